@@ -1,1 +1,27 @@
+//! finstream's engine API: Topology, Processor, ProcessorContext, state stores, windows and an
+//! in-memory test driver. Nothing here talks to Kafka or RocksDB; the `runtime` crate runs the
+//! same tasks against a Kafka cluster with RocksDB stores.
+
+pub mod context;
+pub mod driver;
+pub mod examples;
+pub mod metrics;
+pub mod murmur2;
+pub mod processor;
+pub mod record;
 pub mod serde;
+pub mod store;
+pub mod task;
+pub mod topology;
+pub mod window;
+
+pub use context::{GlobalStores, ProcessorContext, TaskId};
+pub use driver::{Crash, DriverConfig, TopologyTestDriver};
+pub use metrics::StreamsMetrics;
+pub use processor::{ProcessError, Processor, PunctuationType};
+pub use record::{Headers, OutRecord, RawRecord, Record, RecordMeta};
+pub use serde::{BytesSerde, I64Serde, JsonSerde, Serde, SerdeError, StringSerde};
+pub use store::{BackendProvider, KeyValueStore, KvBackend, MemoryBackend, StoreError};
+pub use task::{CommitPlan, ErrorHandling, Task, TaskConfig, TaskError};
+pub use topology::{BuiltTopology, StoreSpec, Topology, TopologyError};
+pub use window::{EmitStrategy, TimeWindows, WindowStore, Windowed, WindowedAggregate};

@@ -1,0 +1,217 @@
+//! What a processor can do while it runs: forward, read and write its stores, schedule
+//! punctuations, and learn where the current record came from.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::metrics::TaskMetrics;
+use crate::processor::{ErasedProcessor, ProcessError, PunctuationType};
+use crate::record::{header, OutRecord, Record, RecordMeta};
+use crate::serde::Serde;
+use crate::store::{CachedStore, KeyValueStore, KvBackend, StoreError};
+use crate::topology::{resolve_internal, BuiltTopology};
+use crate::window::WindowStore;
+
+/// Identifies a task: one sub-topology on one partition (Kafka Streams' `0_3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    pub subtopology: usize,
+    pub partition: i32,
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+/// Global stores shared read-only by every task of an instance.
+pub type GlobalStores = HashMap<String, Arc<dyn KvBackend>>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Schedule {
+    pub node: usize,
+    pub interval: i64,
+    pub kind: PunctuationType,
+    pub next: i64,
+}
+
+/// Everything a task owns except its processors, so a processor can be taken out of its slot
+/// and given mutable access to the rest while it runs.
+pub(crate) struct TaskCore {
+    pub topology: Arc<BuiltTopology>,
+    pub id: TaskId,
+    pub stores: HashMap<String, CachedStore>,
+    pub globals: Arc<GlobalStores>,
+    pub out: Vec<OutRecord>,
+    /// The input record being processed; `None` inside punctuations.
+    pub meta: Option<RecordMeta>,
+    pub stream_time: i64,
+    pub wall_clock: i64,
+    pub schedules: Vec<Schedule>,
+    pub metrics: TaskMetrics,
+}
+
+/// Handed to `Processor::process`, `init` and `punctuate`.
+pub struct ProcessorContext<'a> {
+    pub(crate) core: &'a mut TaskCore,
+    pub(crate) processors: &'a mut Vec<Option<Box<dyn ErasedProcessor>>>,
+    pub(crate) node: usize,
+}
+
+impl<'a> ProcessorContext<'a> {
+    pub fn application_id(&self) -> &str {
+        &self.core.topology.application_id
+    }
+    pub fn task_id(&self) -> TaskId {
+        self.core.id
+    }
+    pub fn partition(&self) -> i32 {
+        self.core.id.partition
+    }
+    pub fn node_name(&self) -> &str {
+        &self.core.topology.nodes[self.node].name
+    }
+    /// Source topic, partition and offset of the record being processed (None in punctuations).
+    pub fn record_meta(&self) -> Option<&RecordMeta> {
+        self.core.meta.as_ref()
+    }
+    /// The largest record timestamp this task has processed.
+    pub fn stream_time(&self) -> i64 {
+        self.core.stream_time
+    }
+    pub fn wall_clock_time(&self) -> i64 {
+        self.core.wall_clock
+    }
+
+    /// Calls `punctuate` on this processor every `interval_ms` of the given clock.
+    pub fn schedule(&mut self, interval_ms: i64, kind: PunctuationType) {
+        let base = match kind {
+            PunctuationType::StreamTime => self.core.stream_time.max(0),
+            PunctuationType::WallClockTime => self.core.wall_clock,
+        };
+        self.core.schedules.push(Schedule { node: self.node, interval: interval_ms.max(1), kind, next: base + interval_ms.max(1) });
+    }
+
+    /// Counts a processor-specific event (`finstream_processor_events_total{processor,event}`),
+    /// e.g. duplicates ignored, so processors need no metrics plumbing of their own.
+    pub fn count_event(&self, event: &str) {
+        self.core.metrics.event(self.node_name(), event);
+    }
+
+    /// Sends `record` to every child of this processor.
+    pub fn forward<K, V>(&mut self, record: Record<K, V>) -> Result<(), ProcessError>
+    where
+        K: Clone + Send + 'static,
+        V: Clone + Send + 'static,
+    {
+        let topo = self.core.topology.clone();
+        let children = &topo.children[self.node];
+        self.core.metrics.forwarded(self.node);
+        match children.len() {
+            0 => Ok(()),
+            1 => self.dispatch(children[0], Box::new(record)),
+            n => {
+                for &c in &children[..n - 1] {
+                    self.dispatch(c, Box::new(record.clone()))?;
+                }
+                self.dispatch(children[n - 1], Box::new(record))
+            }
+        }
+    }
+
+    /// Sends `record` to the named child only (Kafka Streams' `To.child`).
+    pub fn forward_to<K, V>(&mut self, child: &str, record: Record<K, V>) -> Result<(), ProcessError>
+    where
+        K: Send + 'static,
+        V: Send + 'static,
+    {
+        let topo = self.core.topology.clone();
+        let idx = topo.children[self.node]
+            .iter()
+            .copied()
+            .find(|&c| topo.nodes[c].name == child)
+            .ok_or_else(|| ProcessError::Internal(format!("{} has no child named {child}", self.node_name())))?;
+        self.core.metrics.forwarded(self.node);
+        self.dispatch(idx, Box::new(record))
+    }
+
+    pub(crate) fn dispatch(&mut self, child: usize, record: Box<dyn Any + Send>) -> Result<(), ProcessError> {
+        let mut p = self.processors[child]
+            .take()
+            .ok_or_else(|| ProcessError::Internal("topology cycle or missing processor".into()))?;
+        self.core.metrics.processed(child);
+        let result = {
+            let mut ctx = ProcessorContext { core: &mut *self.core, processors: &mut *self.processors, node: child };
+            p.process_any(record, &mut ctx)
+        };
+        self.processors[child] = Some(p);
+        result
+    }
+
+    /// Writes a serialized record out of the task, adding lineage headers that name the input
+    /// record which caused it (kept as they are when the input already carried lineage).
+    pub(crate) fn emit(&mut self, mut out: OutRecord) {
+        if out.headers.get(header::SOURCE_TOPIC).is_none() {
+            if let Some(meta) = &self.core.meta {
+                out.headers.set(header::SOURCE_TOPIC, meta.topic.as_bytes());
+                out.headers.set(header::SOURCE_PARTITION, meta.partition.to_string());
+                out.headers.set(header::SOURCE_OFFSET, meta.offset.to_string());
+            }
+        }
+        self.core.out.push(out);
+    }
+
+    pub(crate) fn resolve_topic(&self, topic: &str) -> String {
+        resolve_internal(topic, &self.core.topology.application_id)
+    }
+
+    fn connected_store(&mut self, name: &str) -> Result<(&mut CachedStore, &crate::topology::StoreSpec), StoreError> {
+        if !self.core.topology.node_stores[self.node].iter().any(|s| s == name) {
+            return Err(StoreError::NotConnected(name.to_string()));
+        }
+        let spec = self.core.topology.stores.get(name).ok_or_else(|| StoreError::NotConnected(name.to_string()))?;
+        let store = self.core.stores.get_mut(name).ok_or_else(|| StoreError::NotConnected(name.to_string()))?;
+        Ok((store, spec))
+    }
+
+    /// A typed view of a key-value store connected to this processor.
+    pub fn kv_store<K: 'static, V: 'static>(&mut self, name: &str) -> Result<KeyValueStore<'_, K, V>, StoreError> {
+        let (store, spec) = self.connected_store(name)?;
+        let (key_serde, value_serde) = typed_serdes::<K, V>(spec)?;
+        Ok(KeyValueStore { store, key_serde, value_serde })
+    }
+
+    /// A typed view of a window store (a key-value store whose keys carry window starts).
+    pub fn window_store<K: 'static, V: 'static>(&mut self, name: &str) -> Result<WindowStore<'_, K, V>, StoreError> {
+        let (store, spec) = self.connected_store(name)?;
+        let (key_serde, value_serde) = typed_serdes::<K, V>(spec)?;
+        Ok(WindowStore { store, key_serde, value_serde })
+    }
+
+    /// Reads a global store (filled from all partitions of its topic before processing began).
+    pub fn global_get<K: 'static, V: 'static>(&self, name: &str, key: &K) -> Result<Option<V>, StoreError> {
+        let backend = self.core.globals.get(name).ok_or_else(|| StoreError::NotConnected(name.to_string()))?;
+        let spec = self.core.topology.store_spec(name).ok_or_else(|| StoreError::NotConnected(name.to_string()))?;
+        let (ks, vs) = typed_serdes::<K, V>(spec)?;
+        let k = ks.serialize(name, key).map_err(|source| StoreError::Serde { store: name.into(), source })?;
+        match backend.get(&k)? {
+            Some(v) => vs.deserialize(name, &v).map(Some).map_err(|source| StoreError::Serde { store: name.into(), source }),
+            None => Ok(None),
+        }
+    }
+}
+
+pub(crate) fn typed_serdes<K: 'static, V: 'static>(
+    spec: &crate::topology::StoreSpec,
+) -> Result<(&dyn Serde<K>, &dyn Serde<V>), StoreError> {
+    let wrong = || StoreError::WrongType {
+        store: spec.name.clone(),
+        asked: std::any::type_name::<(K, V)>(),
+        actual: if spec.type_names.0.is_empty() { "?" } else { spec.type_names.1 },
+    };
+    let k = spec.key_serde.downcast_ref::<Arc<dyn Serde<K>>>().ok_or_else(wrong)?;
+    let v = spec.value_serde.downcast_ref::<Arc<dyn Serde<V>>>().ok_or_else(wrong)?;
+    Ok((k.as_ref(), v.as_ref()))
+}
