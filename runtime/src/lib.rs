@@ -1,1 +1,232 @@
+//! Runs a finstream `Topology` against Kafka: `KafkaStreams` owns the stream threads, the
+//! global stores and the local RocksDB state of one instance.
 
+pub mod config;
+mod kafka;
+mod restore;
+mod thread;
+mod topics;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use rdkafka::error::KafkaError;
+use state::{RocksConfig, RocksProvider};
+use streams::murmur2::partition_for_key;
+use streams::store::{prefix_end, KvBackend, MemoryBackend, StoreError};
+use streams::{BuiltTopology, GlobalStores, StreamsMetrics, TaskError, Topology, TopologyError};
+
+pub use config::{ProcessingGuarantee, StreamsConfig};
+
+/// Errors of the runtime, tagged by cause so callers know whether a restart can help.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("restore failed: {0}")]
+    Restore(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stream thread {0} stopped: {1}")]
+    Thread(usize, String),
+}
+
+/// Lifecycle of an instance, as Kafka Streams' `KafkaStreams.State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Created,
+    /// Running, possibly restoring some tasks.
+    Running,
+    /// A stream thread died; `KafkaStreams::error` says why.
+    Error,
+    NotRunning,
+}
+
+/// What the threads of one instance share.
+pub(crate) struct Instance {
+    pub topology: Arc<BuiltTopology>,
+    pub config: StreamsConfig,
+    pub provider: Arc<RocksProvider>,
+    pub globals: Arc<GlobalStores>,
+    pub metrics: StreamsMetrics,
+    /// Committed backends of local tasks: (store, partition, sub-topology) → backend.
+    pub local_stores: RwLock<HashMap<(String, i32, usize), Arc<dyn KvBackend>>>,
+    pub shutdown: Arc<AtomicBool>,
+    /// Threads with an assignment whose tasks are not restored yet.
+    pub restoring: AtomicUsize,
+    /// Stable across restarts with the same state directory, so the transactional ids of a
+    /// restarted instance fence its previous incarnation (as Kafka Streams' process id does).
+    pub process_id: String,
+    pub error: Mutex<Option<String>>,
+}
+
+pub struct KafkaStreams {
+    instance: Arc<Instance>,
+    threads: Vec<JoinHandle<()>>,
+    global_threads: Vec<JoinHandle<()>>,
+    state: State,
+}
+
+impl KafkaStreams {
+    pub fn new(topology: Topology, config: StreamsConfig, metrics: StreamsMetrics) -> Result<Self, RuntimeError> {
+        let topology = topology.build(&config.application_id)?;
+        let dir = config.app_state_dir();
+        std::fs::create_dir_all(&dir)?;
+        let process_id = load_process_id(&dir)?;
+        let provider = RocksProvider::new(
+            dir.clone(),
+            RocksConfig { block_cache_bytes: config.rocksdb_block_cache_bytes, write_buffer_bytes: config.rocksdb_write_buffer_bytes },
+        )?;
+        let globals: GlobalStores = topology
+            .globals
+            .iter()
+            .map(|g| (g.store.name.clone(), Arc::new(MemoryBackend::default()) as Arc<dyn KvBackend>))
+            .collect();
+        let instance = Instance {
+            topology,
+            config,
+            provider: Arc::new(provider),
+            globals: Arc::new(globals),
+            metrics,
+            local_stores: RwLock::new(HashMap::new()),
+            shutdown: Arc::new(AtomicBool::new(false)),
+            restoring: AtomicUsize::new(0),
+            process_id,
+            error: Mutex::new(None),
+        };
+        Ok(KafkaStreams { instance: Arc::new(instance), threads: Vec::new(), global_threads: Vec::new(), state: State::Created })
+    }
+
+    pub fn topology(&self) -> &Arc<BuiltTopology> {
+        &self.instance.topology
+    }
+
+    pub fn metrics(&self) -> &StreamsMetrics {
+        &self.instance.metrics
+    }
+
+    /// Creates internal topics where the broker allows it, fills global stores, then starts
+    /// `num_stream_threads` stream threads. Returns once processing has begun.
+    pub fn start(&mut self) -> Result<(), RuntimeError> {
+        let inst = &self.instance;
+        topics::ensure_internal_topics(&inst.config, &inst.topology)?;
+        for g in &inst.topology.globals {
+            let backend = inst.globals[&g.store.name].clone();
+            self.global_threads.push(restore::start_global(&inst.config, &g.topic, backend, inst.shutdown.clone())?);
+        }
+        for idx in 0..inst.config.num_stream_threads.max(1) {
+            let instance = inst.clone();
+            let handle = std::thread::Builder::new().name(format!("stream-thread-{idx}")).spawn(move || {
+                if let Err(e) = thread::run(instance.clone(), idx) {
+                    tracing::error!(thread = idx, error = %e, "stream thread stopped");
+                    *instance.error.lock().expect("poisoned") = Some(e.to_string());
+                }
+            })?;
+            self.threads.push(handle);
+        }
+        self.state = State::Running;
+        Ok(())
+    }
+
+    pub fn state(&self) -> State {
+        if self.instance.error.lock().expect("poisoned").is_some() {
+            return State::Error;
+        }
+        self.state
+    }
+
+    pub fn error(&self) -> Option<String> {
+        self.instance.error.lock().expect("poisoned").clone()
+    }
+
+    /// Running, every assigned task restored, and no rebalance in progress.
+    pub fn is_ready(&self) -> bool {
+        self.state() == State::Running && self.instance.restoring.load(Ordering::SeqCst) == 0
+    }
+
+    /// Commits and closes every task, then stops the threads.
+    pub fn close(mut self) -> Result<(), RuntimeError> {
+        self.shutdown_threads();
+        match self.instance.error.lock().expect("poisoned").clone() {
+            Some(e) => Err(RuntimeError::Thread(0, e)),
+            None => Ok(()),
+        }
+    }
+
+    fn shutdown_threads(&mut self) {
+        self.instance.shutdown.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..).chain(self.global_threads.drain(..)) {
+            let _ = t.join();
+        }
+        self.state = State::NotRunning;
+    }
+
+    /// The partition (and so the task) owning `key` in sub-topology of `store`, using the
+    /// Java client's murmur2 partitioner over the number of input partitions.
+    pub fn partition_for(&self, key: &[u8], partitions: i32) -> i32 {
+        partition_for_key(key, partitions)
+    }
+
+    /// Committed value of `key` in a local store, if this instance owns the key's partition.
+    pub fn get_local(&self, store: &str, key: &[u8], partitions: i32) -> Result<Option<Option<Vec<u8>>>, RuntimeError> {
+        let p = partition_for_key(key, partitions);
+        let local = self.instance.local_stores.read().expect("poisoned");
+        match local.iter().find(|((s, part, _), _)| s == store && *part == p) {
+            Some((_, b)) => Ok(Some(b.get(key)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Committed entries of a store across all local tasks, sorted by key.
+    pub fn scan_local(&self, store: &str, prefix: Option<&[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RuntimeError> {
+        let local = self.instance.local_stores.read().expect("poisoned");
+        let end = prefix.and_then(prefix_end);
+        let mut out = Vec::new();
+        for ((s, _, _), b) in local.iter() {
+            if s == store {
+                for item in b.range(prefix, end.as_deref())? {
+                    out.push(item?);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Partitions of a store held locally.
+    pub fn local_partitions(&self, store: &str) -> Vec<i32> {
+        let local = self.instance.local_stores.read().expect("poisoned");
+        let mut p: Vec<i32> = local.keys().filter(|(s, _, _)| s == store).map(|(_, p, _)| *p).collect();
+        p.sort();
+        p
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        self.shutdown_threads();
+    }
+}
+
+fn load_process_id(dir: &std::path::Path) -> Result<String, RuntimeError> {
+    let path = dir.join("process-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_string();
+        if !id.is_empty() {
+            return Ok(id);
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(&path, &id)?;
+    Ok(id)
+}

@@ -1,0 +1,103 @@
+//! Internal topics: repartition topics and compacted changelogs, created with the partition
+//! count of the inputs they pair with. Brokers that refuse CreateTopics (or where topics exist
+//! already) are tolerated: the partition counts are then checked from metadata.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use streams::BuiltTopology;
+
+use crate::config::StreamsConfig;
+use crate::kafka::client_config;
+use crate::RuntimeError;
+
+/// Partition counts of existing topics.
+pub(crate) fn partition_counts(config: &StreamsConfig) -> Result<BTreeMap<String, i32>, RuntimeError> {
+    let consumer: BaseConsumer = client_config(config).create()?;
+    let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+    Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| (t.name().to_string(), t.partitions().len() as i32)).collect())
+}
+
+pub(crate) fn ensure_internal_topics(config: &StreamsConfig, topology: &BuiltTopology) -> Result<(), RuntimeError> {
+    let existing = partition_counts(config)?;
+    let user_max = topology
+        .subtopologies
+        .iter()
+        .flat_map(|s| s.source_topics.iter())
+        .filter(|t| !topology.repartition_topics.contains(t))
+        .filter_map(|t| existing.get(t).copied())
+        .max()
+        .unwrap_or(1);
+    let mut wanted: Vec<(String, i32, bool)> = Vec::new();
+    for t in &topology.repartition_topics {
+        wanted.push((t.clone(), user_max, false));
+    }
+    for sub in &topology.subtopologies {
+        let parts = sub.source_topics.iter().filter_map(|t| existing.get(t).copied()).max().unwrap_or(user_max);
+        for store in &sub.stores {
+            if topology.store_spec(store).map(|s| s.logged).unwrap_or(false) {
+                wanted.push((topology.changelog_topic(store), parts, true));
+            }
+        }
+    }
+    let missing: Vec<&(String, i32, bool)> = wanted.iter().filter(|(t, _, _)| !existing.contains_key(t)).collect();
+    if !missing.is_empty() {
+        let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
+        let new: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|(t, p, compact)| {
+                let nt = NewTopic::new(t, *p, TopicReplication::Fixed(-1));
+                if *compact {
+                    nt.set("cleanup.policy", "compact")
+                } else {
+                    nt
+                }
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
+        let rt = futures_lite_block_on(admin.create_topics(&new, &opts));
+        match rt {
+            Ok(results) => {
+                for r in results {
+                    if let Err((topic, code)) = r {
+                        tracing::warn!(%topic, error = %code, "could not create internal topic; relying on the broker to auto-create it");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "CreateTopics not available; relying on broker auto-creation"),
+        }
+    }
+    let after = partition_counts(config)?;
+    for (t, p, _) in &wanted {
+        if let Some(actual) = after.get(t) {
+            if actual != p {
+                tracing::warn!(topic = %t, expected = p, actual, "internal topic partition count differs from its inputs");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The admin API is async; this runs one future to completion on the calling thread without
+/// pulling a runtime into the engine.
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
+        }
+    }
+}
