@@ -18,12 +18,19 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use runtime::{KafkaStreams, StreamsConfig};
 use streams::examples::sum_topology;
-use streams::{BytesSerde, DriverConfig, ProcessError, Processor, ProcessorContext, Record, StoreSpec, Topology, TopologyTestDriver};
+use streams::{
+    BytesSerde, DriverConfig, ProcessError, Processor, ProcessorContext, Record, StoreSpec, Topology,
+    TopologyTestDriver,
+};
 
 struct Count;
 
 impl Processor<Vec<u8>, Vec<u8>> for Count {
-    fn process(&mut self, record: Record<Vec<u8>, Vec<u8>>, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
+    fn process(
+        &mut self,
+        record: Record<Vec<u8>, Vec<u8>>,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
         let mut store = ctx.kv_store::<Vec<u8>, i64>("counts")?;
         let n = store.get(&record.key)?.unwrap_or(0) + 1;
         store.put(&record.key, &n)?;
@@ -48,7 +55,11 @@ fn engine_only(n: usize) {
         .unwrap()
         .add_state_store(StoreSpec::key_value::<Vec<u8>, i64>("counts", BytesSerde, streams::I64Serde), &["count"])
         .unwrap();
-    let mut d = TopologyTestDriver::new(t.build("bench").unwrap(), DriverConfig { partitions: 1, commit_every: 10_000, ..Default::default() }).unwrap();
+    let mut d = TopologyTestDriver::new(
+        t.build("bench").unwrap(),
+        DriverConfig { partitions: 1, commit_every: 10_000, ..Default::default() },
+    )
+    .unwrap();
     for (i, k) in keys.iter().enumerate() {
         d.append_raw("in", Some(k.clone()), Some(Vec::new()), i as i64);
     }
@@ -66,7 +77,12 @@ fn engine_only(n: usize) {
 }
 
 fn fill(bs: &str, topic: &str, n: usize) {
-    let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", bs).set("partitioner", "murmur2_random").set("linger.ms", "20").create().unwrap();
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bs)
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "20")
+        .create()
+        .unwrap();
     for i in 0..n {
         let key = format!("k{}", i % 1000);
         let value = ((i % 13) as i64).to_be_bytes();
@@ -109,13 +125,17 @@ fn passthrough(bs: &str, n: usize) -> Duration {
         for (p, o) in offsets {
             tpl.add_partition_offset("in", *p, Offset::Offset(*o)).unwrap();
         }
-        producer.send_offsets_to_transaction(&tpl, &consumer.group_metadata().unwrap(), Duration::from_secs(30)).unwrap();
+        producer
+            .send_offsets_to_transaction(&tpl, &consumer.group_metadata().unwrap(), Duration::from_secs(30))
+            .unwrap();
         producer.commit_transaction(Duration::from_secs(30)).unwrap();
         producer.begin_transaction().unwrap();
     };
     while done < n {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(10)) {
-            let rec = BaseRecord::to("passthrough-out").key(m.key().unwrap_or_default()).payload(m.payload().unwrap_or_default());
+            let rec = BaseRecord::to("passthrough-out")
+                .key(m.key().unwrap_or_default())
+                .payload(m.payload().unwrap_or_default());
             let mut rec = rec;
             loop {
                 match producer.send(rec) {
@@ -148,7 +168,12 @@ fn end_to_end(n: usize) {
     let baseline = passthrough(&bs, n);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = StreamsConfig { application_id: "bench".into(), bootstrap_servers: bs.clone(), state_dir: dir.path().into(), ..Default::default() };
+    let config = StreamsConfig {
+        application_id: "bench".into(),
+        bootstrap_servers: bs.clone(),
+        state_dir: dir.path().into(),
+        ..Default::default()
+    };
     let mut app = KafkaStreams::new(sum_topology("in", "out").unwrap(), config, Default::default()).unwrap();
     let started = Instant::now();
     app.start().unwrap();

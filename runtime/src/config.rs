@@ -20,7 +20,7 @@ pub enum ProcessingGuarantee {
 
 /// Configuration of one finstream instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct StreamsConfig {
     /// `application.id`: consumer group id and prefix of internal topics and transactional ids.
     pub application_id: String,

@@ -77,13 +77,17 @@ pub fn to_raw(m: &BorrowedMessage<'_>) -> RawRecord {
 }
 
 /// Sends one record, waiting for queue space rather than failing when the local queue is full.
-pub fn send<C: ProducerContext<DeliveryOpaque = ()>>(producer: &BaseProducer<C>, out: &OutRecord) -> Result<(), KafkaError> {
+pub fn send<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    out: &OutRecord,
+) -> Result<(), KafkaError> {
     let mut headers = OwnedHeaders::new_with_capacity(out.headers.0.len());
     for (k, v) in &out.headers.0 {
         headers = headers.insert(Header { key: k, value: Some(v.as_slice()) });
     }
     loop {
-        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&out.topic).timestamp(out.timestamp).headers(headers.clone());
+        let mut rec: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(&out.topic).timestamp(out.timestamp).headers(headers.clone());
         if let Some(k) = &out.key {
             rec = rec.key(k.as_slice());
         }
@@ -104,6 +108,9 @@ pub fn send<C: ProducerContext<DeliveryOpaque = ()>>(producer: &BaseProducer<C>,
 }
 
 /// Flushes outstanding records, serving delivery callbacks.
-pub fn flush<C: ProducerContext<DeliveryOpaque = ()>>(producer: &BaseProducer<C>, timeout: Duration) -> Result<(), KafkaError> {
+pub fn flush<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
     producer.flush(timeout)
 }

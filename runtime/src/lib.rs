@@ -85,7 +85,10 @@ impl KafkaStreams {
         let process_id = load_process_id(&dir)?;
         let provider = RocksProvider::new(
             dir.clone(),
-            RocksConfig { block_cache_bytes: config.rocksdb_block_cache_bytes, write_buffer_bytes: config.rocksdb_write_buffer_bytes },
+            RocksConfig {
+                block_cache_bytes: config.rocksdb_block_cache_bytes,
+                write_buffer_bytes: config.rocksdb_write_buffer_bytes,
+            },
         )?;
         let globals: GlobalStores = topology
             .globals
@@ -104,7 +107,12 @@ impl KafkaStreams {
             process_id,
             error: Mutex::new(None),
         };
-        Ok(KafkaStreams { instance: Arc::new(instance), threads: Vec::new(), global_threads: Vec::new(), state: State::Created })
+        Ok(KafkaStreams {
+            instance: Arc::new(instance),
+            threads: Vec::new(),
+            global_threads: Vec::new(),
+            state: State::Created,
+        })
     }
 
     pub fn topology(&self) -> &Arc<BuiltTopology> {

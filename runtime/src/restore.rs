@@ -139,8 +139,12 @@ pub fn start_global(
 ) -> Result<std::thread::JoinHandle<()>, RuntimeError> {
     let consumer = restore_consumer(config, "global")?;
     let metadata = consumer.fetch_metadata(Some(topic), META_TIMEOUT)?;
-    let partitions: Vec<i32> =
-        metadata.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
     let plan: Vec<(String, i32, i64)> = partitions.iter().map(|p| (topic.to_string(), *p, 0)).collect();
     let mut next_offsets: HashMap<i32, i64> = HashMap::new();
     read_to_end(&consumer, &plan, |_, p, entries, next| {

@@ -51,7 +51,11 @@ impl ConsumerContext for ThreadContext {
         if let Rebalance::Revoke(tpl) = rebalance {
             let mut guard = self.state.lock().expect("poisoned");
             let Some(state) = guard.as_mut() else { return };
-            tracing::info!(thread = state.thread_idx, partitions = tpl.count(), "partitions revoked: committing and closing tasks");
+            tracing::info!(
+                thread = state.thread_idx,
+                partitions = tpl.count(),
+                "partitions revoked: committing and closing tasks"
+            );
             if let Err(e) = state.commit(consumer) {
                 tracing::warn!(error = %e, "commit on revocation failed; uncommitted work is aborted");
                 if let Err(e) = state.abort() {
@@ -113,7 +117,9 @@ impl ThreadState {
         }
         if eos {
             if offsets.count() > 0 {
-                let cgm = consumer.group_metadata().ok_or_else(|| RuntimeError::Commit("no consumer group metadata".into()))?;
+                let cgm = consumer
+                    .group_metadata()
+                    .ok_or_else(|| RuntimeError::Commit("no consumer group metadata".into()))?;
                 retry(|| self.producer.send_offsets_to_transaction(&offsets, &cgm, TXN_TIMEOUT))?;
             }
             retry(|| self.producer.commit_transaction(TXN_TIMEOUT))?;
@@ -169,7 +175,10 @@ impl ThreadState {
             .collect();
         ids.sort();
         ids.dedup();
-        let task_config = TaskConfig { errors: self.instance.config.error_handling, max_task_idle_ms: self.instance.config.max_task_idle_ms };
+        let task_config = TaskConfig {
+            errors: self.instance.config.error_handling,
+            max_task_idle_ms: self.instance.config.max_task_idle_ms,
+        };
         for id in ids {
             if self.tasks.contains_key(&id) {
                 continue;
@@ -272,7 +281,12 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
         }
         // Poll: the first call may block briefly and run rebalance callbacks; then drain.
         let mut polled = Vec::new();
-        let idle = shared.lock().expect("poisoned").as_ref().map(|s| s.tasks.values().all(|t| t.buffered() == 0)).unwrap_or(true);
+        let idle = shared
+            .lock()
+            .expect("poisoned")
+            .as_ref()
+            .map(|s| s.tasks.values().all(|t| t.buffered() == 0))
+            .unwrap_or(true);
         let first = consumer.poll(if idle { Duration::from_millis(50) } else { Duration::ZERO });
         let mut next = first;
         while let Some(m) = next {
@@ -298,7 +312,10 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
             }
         }
         for raw in polled {
-            let id = instance.topology.subtopology_of_topic(&raw.topic).map(|s| TaskId { subtopology: s, partition: raw.partition });
+            let id = instance
+                .topology
+                .subtopology_of_topic(&raw.topic)
+                .map(|s| TaskId { subtopology: s, partition: raw.partition });
             if let Some(task) = id.and_then(|id| state.tasks.get_mut(&id)) {
                 task.add_records([raw]);
             }
@@ -374,8 +391,14 @@ fn rewind(state: &mut ThreadState, consumer: &BaseConsumer<ThreadContext>) -> Re
 fn record_lag(instance: &Instance, consumer: &BaseConsumer<ThreadContext>) {
     let Ok(positions) = consumer.position() else { return };
     for e in positions.elements() {
-        if let (Offset::Offset(pos), Ok((_, high))) = (e.offset(), consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1))) {
-            instance.metrics.consumer_lag.with_label_values(&[e.topic(), &e.partition().to_string()]).set((high - pos).max(0));
+        if let (Offset::Offset(pos), Ok((_, high))) =
+            (e.offset(), consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1)))
+        {
+            instance
+                .metrics
+                .consumer_lag
+                .with_label_values(&[e.topic(), &e.partition().to_string()])
+                .set((high - pos).max(0));
         }
     }
 }

@@ -18,7 +18,12 @@ use crate::RuntimeError;
 pub(crate) fn partition_counts(config: &StreamsConfig) -> Result<BTreeMap<String, i32>, RuntimeError> {
     let consumer: BaseConsumer = client_config(config).create()?;
     let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
-    Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| (t.name().to_string(), t.partitions().len() as i32)).collect())
+    Ok(md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+        .collect())
 }
 
 pub(crate) fn ensure_internal_topics(config: &StreamsConfig, topology: &BuiltTopology) -> Result<(), RuntimeError> {
@@ -57,7 +62,9 @@ pub(crate) fn ensure_internal_topics(config: &StreamsConfig, topology: &BuiltTop
                 }
             })
             .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(10)));
         let rt = futures_lite_block_on(admin.create_topics(&new, &opts));
         match rt {
             Ok(results) => {

@@ -28,7 +28,8 @@ fn broker(topics: &[(&str, i32)]) -> (Option<Mock>, String, bool) {
 }
 
 fn txn_producer(bs: &str, id: &str) -> BaseProducer {
-    let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", bs).set("transactional.id", id).create().unwrap();
+    let p: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", bs).set("transactional.id", id).create().unwrap();
     p.init_transactions(Duration::from_secs(10)).unwrap();
     p
 }
@@ -89,7 +90,12 @@ fn transactional_offset_commit_reaches_the_group() {
     }
     p.flush(Duration::from_secs(5)).unwrap();
     let group = |id: &str| -> BaseConsumer {
-        ClientConfig::new().set("bootstrap.servers", &bs).set("group.id", id).set("enable.auto.commit", "false").create().unwrap()
+        ClientConfig::new()
+            .set("bootstrap.servers", &bs)
+            .set("group.id", id)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap()
     };
     let c = group("g");
     c.subscribe(&["t"]).unwrap();

@@ -29,7 +29,12 @@ fn crash_child() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .try_init();
-    let mut app = KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "crashapp", dir.as_ref()), StreamsMetrics::default()).unwrap();
+    let mut app = KafkaStreams::new(
+        sum_topology("in", "out").unwrap(),
+        config(&bs, "crashapp", dir.as_ref()),
+        StreamsMetrics::default(),
+    )
+    .unwrap();
     app.start().unwrap();
     let dump = std::env::var("FINSTREAM_DUMP").ok();
     loop {
@@ -42,8 +47,10 @@ fn crash_child() {
                 eprintln!("child: {total} applied, ready {}", app.is_ready());
             }
             if total as usize == RECORDS {
-                let map: BTreeMap<String, Sum> =
-                    entries.iter().map(|(k, v)| (String::from_utf8(k.clone()).unwrap(), serde_json::from_slice(v).unwrap())).collect();
+                let map: BTreeMap<String, Sum> = entries
+                    .iter()
+                    .map(|(k, v)| (String::from_utf8(k.clone()).unwrap(), serde_json::from_slice(v).unwrap()))
+                    .collect();
                 app.close().unwrap();
                 std::fs::write(path, serde_json::to_vec(&map).unwrap()).unwrap();
                 return;
@@ -88,7 +95,8 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
 
     let state = tempfile::tempdir().unwrap();
     let watcher: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &bs).create().unwrap();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7));
+    let mut rng =
+        rand::rngs::StdRng::seed_from_u64(std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7));
     let mut kills = 0;
     let wanted: usize = std::env::var("CRASH_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     while kills < wanted {

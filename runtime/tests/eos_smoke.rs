@@ -19,7 +19,12 @@ fn exactly_once_sum_end_to_end() {
     }
     p.flush(Duration::from_secs(10)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut app = KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "app", dir.path()), StreamsMetrics::default()).unwrap();
+    let mut app = KafkaStreams::new(
+        sum_topology("in", "out").unwrap(),
+        config(&bs, "app", dir.path()),
+        StreamsMetrics::default(),
+    )
+    .unwrap();
     app.start().unwrap();
     let out = read_committed(&bs, "out", 4, records.len(), Duration::from_secs(60));
     assert_eq!(app.state(), runtime::State::Running, "{:?}", app.error());

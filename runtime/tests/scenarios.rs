@@ -41,8 +41,18 @@ fn rebalance_moves_state_and_results_stay_exact() {
     }
     p.flush(Duration::from_secs(10)).unwrap();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = KafkaStreams::new(sum_topology("in", "out").unwrap(), alos(config(&bs, "rb", d1.path())), StreamsMetrics::default()).unwrap();
-    let mut b = KafkaStreams::new(sum_topology("in", "out").unwrap(), alos(config(&bs, "rb", d2.path())), StreamsMetrics::default()).unwrap();
+    let mut a = KafkaStreams::new(
+        sum_topology("in", "out").unwrap(),
+        alos(config(&bs, "rb", d1.path())),
+        StreamsMetrics::default(),
+    )
+    .unwrap();
+    let mut b = KafkaStreams::new(
+        sum_topology("in", "out").unwrap(),
+        alos(config(&bs, "rb", d2.path())),
+        StreamsMetrics::default(),
+    )
+    .unwrap();
     a.start().unwrap();
     b.start().unwrap();
     // Both instances own some partitions once the group has settled.
@@ -61,7 +71,8 @@ fn rebalance_moves_state_and_results_stay_exact() {
     }
     p.flush(Duration::from_secs(10)).unwrap();
     assert!(
-        wait_until(Duration::from_secs(90), || a.local_partitions("sums").len() == 4 && total_count(&a, "sums") == 20_000),
+        wait_until(Duration::from_secs(90), || a.local_partitions("sums").len() == 4
+            && total_count(&a, "sums") == 20_000),
         "survivor did not take over: {:?}, count {}",
         a.local_partitions("sums"),
         total_count(&a, "sums")
@@ -89,7 +100,12 @@ fn lost_state_directory_is_rebuilt_from_changelog() {
     p.flush(Duration::from_secs(10)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let before = {
-        let mut app = KafkaStreams::new(sum_topology("in", "out").unwrap(), alos(config(&bs, "rs", dir.path())), StreamsMetrics::default()).unwrap();
+        let mut app = KafkaStreams::new(
+            sum_topology("in", "out").unwrap(),
+            alos(config(&bs, "rs", dir.path())),
+            StreamsMetrics::default(),
+        )
+        .unwrap();
         app.start().unwrap();
         assert!(wait_until(Duration::from_secs(60), || total_count(&app, "sums") == 8_000));
         let before = app.scan_local("sums", None).unwrap();
@@ -98,7 +114,9 @@ fn lost_state_directory_is_rebuilt_from_changelog() {
     };
     std::fs::remove_dir_all(dir.path().join("rs")).unwrap();
     let metrics = StreamsMetrics::default();
-    let mut app = KafkaStreams::new(sum_topology("in", "out").unwrap(), alos(config(&bs, "rs", dir.path())), metrics.clone()).unwrap();
+    let mut app =
+        KafkaStreams::new(sum_topology("in", "out").unwrap(), alos(config(&bs, "rs", dir.path())), metrics.clone())
+            .unwrap();
     app.start().unwrap();
     assert!(wait_until(Duration::from_secs(60), || app.is_ready() && app.local_partitions("sums").len() == 4));
     assert_eq!(app.scan_local("sums", None).unwrap(), before, "rebuilt stores equal the stores before");
@@ -110,7 +128,13 @@ fn lost_state_directory_is_rebuilt_from_changelog() {
 
 #[test]
 fn repartition_and_global_table() {
-    let mock = mock_cluster(&[("in", 4), ("factors", 2), ("out", 4), ("rg-by-group-repartition", 4), ("rg-group-sums-changelog", 4)]);
+    let mock = mock_cluster(&[
+        ("in", 4),
+        ("factors", 2),
+        ("out", 4),
+        ("rg-by-group-repartition", 4),
+        ("rg-group-sums-changelog", 4),
+    ]);
     let bs = mock.bootstrap_servers();
     let p = producer(&bs);
     produce(&p, "factors", "b", &10i64.to_be_bytes(), 0);
@@ -121,8 +145,12 @@ fn repartition_and_global_table() {
     }
     p.flush(Duration::from_secs(10)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut app =
-        KafkaStreams::new(regroup_topology("in", "factors", "out").unwrap(), config(&bs, "rg", dir.path()), StreamsMetrics::default()).unwrap();
+    let mut app = KafkaStreams::new(
+        regroup_topology("in", "factors", "out").unwrap(),
+        config(&bs, "rg", dir.path()),
+        StreamsMetrics::default(),
+    )
+    .unwrap();
     assert_eq!(app.topology().subtopologies.len(), 2);
     app.start().unwrap();
     let mut expected = BTreeMap::<String, Sum>::new();

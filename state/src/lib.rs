@@ -10,7 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteBufferManager, DB};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteBufferManager,
+    DB,
+};
 use streams::store::{BackendProvider, Entry, KvBackend, KvIter, StoreError};
 
 const META_CF: &str = "finstream-meta";
@@ -54,7 +57,8 @@ impl RocksProvider {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(|e| StoreError::Backend(format!("{}: {e}", root.display())))?;
         let cache = Cache::new_lru_cache(config.block_cache_bytes);
-        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(config.write_buffer_bytes, false, cache.clone());
+        let write_buffers =
+            WriteBufferManager::new_write_buffer_manager_with_cache(config.write_buffer_bytes, false, cache.clone());
         Ok(RocksProvider { root, cache, write_buffers })
     }
 
@@ -118,14 +122,13 @@ impl KvBackend for RocksBackend {
             None => IteratorMode::Start,
         };
         let to = to.map(|t| t.to_vec());
-        let iter = self
-            .db
-            .iterator(mode)
-            .map(|item| item.map(|(k, v)| (k.into_vec(), v.into_vec())).map_err(err))
-            .take_while(move |item| match (item, &to) {
-                (Ok((k, _)), Some(t)) => k.as_slice() < t.as_slice(),
-                _ => true,
-            });
+        let iter =
+            self.db.iterator(mode).map(|item| item.map(|(k, v)| (k.into_vec(), v.into_vec())).map_err(err)).take_while(
+                move |item| match (item, &to) {
+                    (Ok((k, _)), Some(t)) => k.as_slice() < t.as_slice(),
+                    _ => true,
+                },
+            );
         Ok(Box::new(iter))
     }
 
@@ -146,7 +149,8 @@ impl KvBackend for RocksBackend {
     fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
         match self.db.get_cf(self.meta()?, CHECKPOINT_KEY).map_err(err)? {
             Some(v) => {
-                let arr: [u8; 8] = v.as_slice().try_into().map_err(|_| StoreError::Backend("corrupt checkpoint".into()))?;
+                let arr: [u8; 8] =
+                    v.as_slice().try_into().map_err(|_| StoreError::Backend("corrupt checkpoint".into()))?;
                 Ok(Some(i64::from_be_bytes(arr)))
             }
             None => Ok(None),
@@ -175,8 +179,15 @@ mod tests {
         {
             let b = provider.open("0_1", "sums").unwrap();
             assert_eq!(b.checkpoint().unwrap(), None);
-            b.apply(&[(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), Some(b"2".to_vec())), (b"c".to_vec(), Some(b"3".to_vec()))], Some(42))
-                .unwrap();
+            b.apply(
+                &[
+                    (b"a".to_vec(), Some(b"1".to_vec())),
+                    (b"b".to_vec(), Some(b"2".to_vec())),
+                    (b"c".to_vec(), Some(b"3".to_vec())),
+                ],
+                Some(42),
+            )
+            .unwrap();
             b.apply(&[(b"b".to_vec(), None)], None).unwrap();
         }
         let b = provider.open("0_1", "sums").unwrap();
@@ -199,7 +210,9 @@ mod tests {
         let provider = RocksProvider::new(dir.path(), RocksConfig::default()).unwrap();
         let topo = sum_topology("in", "out").unwrap().build("app").unwrap();
         let id = TaskId { subtopology: 0, partition: 0 };
-        let mut task = Task::new(topo, id, &provider, Default::default(), StreamsMetrics::default(), TaskConfig::default()).unwrap();
+        let mut task =
+            Task::new(topo, id, &provider, Default::default(), StreamsMetrics::default(), TaskConfig::default())
+                .unwrap();
         task.initialize(0).unwrap();
         task.add_records((0..3).map(|i| RawRecord {
             topic: "in".into(),

@@ -91,7 +91,12 @@ impl<'a> ProcessorContext<'a> {
             PunctuationType::StreamTime => self.core.stream_time.max(0),
             PunctuationType::WallClockTime => self.core.wall_clock,
         };
-        self.core.schedules.push(Schedule { node: self.node, interval: interval_ms.max(1), kind, next: base + interval_ms.max(1) });
+        self.core.schedules.push(Schedule {
+            node: self.node,
+            interval: interval_ms.max(1),
+            kind,
+            next: base + interval_ms.max(1),
+        });
     }
 
     /// Counts a processor-specific event (`finstream_processor_events_total{processor,event}`),
@@ -197,7 +202,9 @@ impl<'a> ProcessorContext<'a> {
         let (ks, vs) = typed_serdes::<K, V>(spec)?;
         let k = ks.serialize(name, key).map_err(|source| StoreError::Serde { store: name.into(), source })?;
         match backend.get(&k)? {
-            Some(v) => vs.deserialize(name, &v).map(Some).map_err(|source| StoreError::Serde { store: name.into(), source }),
+            Some(v) => {
+                vs.deserialize(name, &v).map(Some).map_err(|source| StoreError::Serde { store: name.into(), source })
+            }
             None => Ok(None),
         }
     }

@@ -155,8 +155,10 @@ impl TopologyTestDriver {
                 for (store, topic, from) in task.restore_plan()? {
                     let log = self.logs.get(&(topic.clone(), p)).map(|l| l.as_slice()).unwrap_or(&[]);
                     let from = from.clamp(0, log.len() as i64);
-                    let entries: Vec<_> =
-                        log[from as usize..].iter().filter_map(|r| r.key.clone().map(|k| (k, r.value.clone()))).collect();
+                    let entries: Vec<_> = log[from as usize..]
+                        .iter()
+                        .filter_map(|r| r.key.clone().map(|k| (k, r.value.clone())))
+                        .collect();
                     task.restore(&store, &entries, log.len() as i64)?;
                 }
                 task.initialize(self.wall_clock)?;
@@ -170,7 +172,15 @@ impl TopologyTestDriver {
         Ok(())
     }
 
-    fn append(&mut self, topic: &str, partition: Option<i32>, key: Option<Vec<u8>>, value: Option<Vec<u8>>, timestamp: i64, headers: Headers) -> i64 {
+    fn append(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> i64 {
         let p = partition.unwrap_or_else(|| match &key {
             Some(k) => partition_for_key(k, self.config.partitions),
             None => 0,
@@ -189,13 +199,27 @@ impl TopologyTestDriver {
 
     /// Appends a raw record to a topic (partitioned by murmur2 of the key) and processes
     /// everything that becomes available.
-    pub fn pipe_raw(&mut self, topic: &str, key: Option<Vec<u8>>, value: Option<Vec<u8>>, timestamp: i64) -> Result<(), DriverError> {
+    pub fn pipe_raw(
+        &mut self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+    ) -> Result<(), DriverError> {
         self.append(topic, None, key, value, timestamp, Headers::new());
         self.run()
     }
 
     /// Serializes and pipes one record.
-    pub fn pipe<K: 'static, V: 'static>(&mut self, topic: &str, key: &K, value: &V, timestamp: i64, ks: &dyn Serde<K>, vs: &dyn Serde<V>) -> Result<(), DriverError> {
+    pub fn pipe<K: 'static, V: 'static>(
+        &mut self,
+        topic: &str,
+        key: &K,
+        value: &V,
+        timestamp: i64,
+        ks: &dyn Serde<K>,
+        vs: &dyn Serde<V>,
+    ) -> Result<(), DriverError> {
         let k = ks.serialize(topic, key).expect("test input key serializes");
         let v = vs.serialize(topic, value).expect("test input value serializes");
         self.pipe_raw(topic, Some(k), Some(v), timestamp)
@@ -354,7 +378,12 @@ impl TopologyTestDriver {
     }
 
     /// Committed records of an output topic, decoded.
-    pub fn read_output<K: 'static, V: 'static>(&self, topic: &str, ks: &dyn Serde<K>, vs: &dyn Serde<V>) -> Vec<Record<K, V>> {
+    pub fn read_output<K: 'static, V: 'static>(
+        &self,
+        topic: &str,
+        ks: &dyn Serde<K>,
+        vs: &dyn Serde<V>,
+    ) -> Vec<Record<K, V>> {
         self.read_raw(topic)
             .into_iter()
             .map(|r| {
@@ -393,7 +422,9 @@ impl TopologyTestDriver {
         let (ks, vs) = crate::context::typed_serdes::<K, V>(spec).expect("store types match");
         self.store_raw(store)
             .into_iter()
-            .map(|(k, v)| (ks.deserialize(store, &k).expect("key decodes"), vs.deserialize(store, &v).expect("value decodes")))
+            .map(|(k, v)| {
+                (ks.deserialize(store, &k).expect("key decodes"), vs.deserialize(store, &v).expect("value decodes"))
+            })
             .collect()
     }
 }

@@ -40,7 +40,10 @@ pub fn sum_topology(input: &str, output: &str) -> Result<Topology, TopologyError
     let mut t = Topology::new();
     t.add_source::<String, i64>("input", &[input], StringSerde, I64Serde)?
         .add_processor("sum", || SumProcessor { store: "sums" }, &["input"])?
-        .add_state_store(StoreSpec::key_value::<String, Sum>("sums", StringSerde, JsonSerde::<Sum>::default()), &["sum"])?
+        .add_state_store(
+            StoreSpec::key_value::<String, Sum>("sums", StringSerde, JsonSerde::<Sum>::default()),
+            &["sum"],
+        )?
         .add_sink::<String, Sum>("output", output, StringSerde, JsonSerde::<Sum>::default(), &["sum"])?;
     Ok(t)
 }
@@ -66,7 +69,10 @@ pub fn regroup_topology(input: &str, factor_topic: &str, output: &str) -> Result
         .add_processor("regroup", || RegroupProcessor, &["input"])?
         .add_repartition::<String, i64>("by-group", StringSerde, I64Serde, &["regroup"])?
         .add_processor("group-sum", || SumProcessor { store: "group-sums" }, &["by-group"])?
-        .add_state_store(StoreSpec::key_value::<String, Sum>("group-sums", StringSerde, JsonSerde::<Sum>::default()), &["group-sum"])?
+        .add_state_store(
+            StoreSpec::key_value::<String, Sum>("group-sums", StringSerde, JsonSerde::<Sum>::default()),
+            &["group-sum"],
+        )?
         .add_sink::<String, Sum>("output", output, StringSerde, JsonSerde::<Sum>::default(), &["group-sum"])?;
     Ok(t)
 }

@@ -57,27 +57,93 @@ impl StreamsMetrics {
         let fine = prometheus::exponential_buckets(0.000_001, 4.0, 12).expect("buckets");
         let coarse = prometheus::exponential_buckets(0.000_1, 3.0, 12).expect("buckets");
         let stage_latency = HistogramVec::new(
-            HistogramOpts::new("finstream_stage_latency_seconds", "Time spent in engine stages").buckets(coarse.clone()),
+            HistogramOpts::new("finstream_stage_latency_seconds", "Time spent in engine stages")
+                .buckets(coarse.clone()),
             &["stage"],
         )
         .expect("valid metric");
         r.register(Box::new(stage_latency.clone())).expect("metric registered once");
         StreamsMetrics {
-            records_processed: counter(r, "finstream_processor_records_in_total", "Records handed to each processor", &["processor"]),
-            records_forwarded: counter(r, "finstream_processor_records_out_total", "Records each processor forwarded", &["processor"]),
-            process_latency: histogram(r, "finstream_process_latency_seconds", "Time to process one input record through its sub-topology", fine),
-            commit_latency: histogram(r, "finstream_commit_latency_seconds", "Time to commit (flush, transaction commit, state batch)", coarse),
+            records_processed: counter(
+                r,
+                "finstream_processor_records_in_total",
+                "Records handed to each processor",
+                &["processor"],
+            ),
+            records_forwarded: counter(
+                r,
+                "finstream_processor_records_out_total",
+                "Records each processor forwarded",
+                &["processor"],
+            ),
+            process_latency: histogram(
+                r,
+                "finstream_process_latency_seconds",
+                "Time to process one input record through its sub-topology",
+                fine,
+            ),
+            commit_latency: histogram(
+                r,
+                "finstream_commit_latency_seconds",
+                "Time to commit (flush, transaction commit, state batch)",
+                coarse,
+            ),
             commits: counter(r, "finstream_commits_total", "Commits completed", &[]).with_label_values(&[] as &[&str]),
             aborts: counter(r, "finstream_aborts_total", "Transactions aborted", &[]).with_label_values(&[] as &[&str]),
-            restored_records: counter(r, "finstream_restore_records_total", "Changelog records applied during restore", &["store"]),
-            restore_remaining: gauge(r, "finstream_restore_remaining_records", "Changelog records left to restore", &["store"]),
-            cache_hits: counter(r, "finstream_store_cache_hits_total", "Store reads answered by the write cache", &["store"]),
-            cache_misses: counter(r, "finstream_store_cache_misses_total", "Store reads that went to the backend", &["store"]),
-            late_records: counter(r, "finstream_late_records_total", "Records that arrived after their window's grace period", &["processor"]),
-            dead_letters: counter(r, "finstream_dead_letters_total", "Records sent to a dead-letter topic (or skipped) by reason", &["topic", "reason"]),
-            consumer_lag: gauge(r, "finstream_consumer_lag_records", "High watermark minus position per input partition", &["topic", "partition"]),
-            events: counter(r, "finstream_processor_events_total", "Processor-specific events such as duplicates ignored", &["processor", "event"]),
-            records_produced: counter(r, "finstream_records_produced_total", "Records written by sinks, changelogs and dead letters", &["topic"]),
+            restored_records: counter(
+                r,
+                "finstream_restore_records_total",
+                "Changelog records applied during restore",
+                &["store"],
+            ),
+            restore_remaining: gauge(
+                r,
+                "finstream_restore_remaining_records",
+                "Changelog records left to restore",
+                &["store"],
+            ),
+            cache_hits: counter(
+                r,
+                "finstream_store_cache_hits_total",
+                "Store reads answered by the write cache",
+                &["store"],
+            ),
+            cache_misses: counter(
+                r,
+                "finstream_store_cache_misses_total",
+                "Store reads that went to the backend",
+                &["store"],
+            ),
+            late_records: counter(
+                r,
+                "finstream_late_records_total",
+                "Records that arrived after their window's grace period",
+                &["processor"],
+            ),
+            dead_letters: counter(
+                r,
+                "finstream_dead_letters_total",
+                "Records sent to a dead-letter topic (or skipped) by reason",
+                &["topic", "reason"],
+            ),
+            consumer_lag: gauge(
+                r,
+                "finstream_consumer_lag_records",
+                "High watermark minus position per input partition",
+                &["topic", "partition"],
+            ),
+            events: counter(
+                r,
+                "finstream_processor_events_total",
+                "Processor-specific events such as duplicates ignored",
+                &["processor", "event"],
+            ),
+            records_produced: counter(
+                r,
+                "finstream_records_produced_total",
+                "Records written by sinks, changelogs and dead letters",
+                &["topic"],
+            ),
             stage_latency,
             registry,
         }

@@ -83,7 +83,8 @@ pub trait Processor<K, V>: Send + 'static {
 pub(crate) trait ErasedProcessor: Send {
     fn init(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError>;
     fn process_any(&mut self, record: Box<dyn Any + Send>, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError>;
-    fn punctuate(&mut self, kind: PunctuationType, ts: i64, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError>;
+    fn punctuate(&mut self, kind: PunctuationType, ts: i64, ctx: &mut ProcessorContext<'_>)
+        -> Result<(), ProcessError>;
     fn close(&mut self);
 }
 
@@ -112,7 +113,12 @@ where
             ))),
         }
     }
-    fn punctuate(&mut self, kind: PunctuationType, ts: i64, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
+    fn punctuate(
+        &mut self,
+        kind: PunctuationType,
+        ts: i64,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
         self.inner.punctuate(kind, ts, ctx)
     }
     fn close(&mut self) {

@@ -183,7 +183,8 @@ impl Task {
         }
         for &i in &sub.nodes {
             if let Some(mut p) = self.processors[i].take() {
-                let r = p.init(&mut ProcessorContext { core: &mut self.core, processors: &mut self.processors, node: i });
+                let r =
+                    p.init(&mut ProcessorContext { core: &mut self.core, processors: &mut self.processors, node: i });
                 self.processors[i] = Some(p);
                 r.map_err(|source| TaskError::Process { task: self.core.id, source })?;
             }
@@ -317,7 +318,11 @@ impl Task {
             let missed = (now - s.next) / s.interval;
             self.core.schedules[i].next = s.next + (missed + 1) * s.interval;
             if let Some(mut p) = self.processors[s.node].take() {
-                let r = p.punctuate(kind, now, &mut ProcessorContext { core: &mut self.core, processors: &mut self.processors, node: s.node });
+                let r = p.punctuate(
+                    kind,
+                    now,
+                    &mut ProcessorContext { core: &mut self.core, processors: &mut self.processors, node: s.node },
+                );
                 self.processors[s.node] = Some(p);
                 r.map_err(|source| TaskError::Process { task: self.core.id, source })?;
             }
@@ -390,7 +395,8 @@ impl Task {
         let topo = self.core.topology.clone();
         for (name, entries) in std::mem::take(&mut self.pending) {
             let store = &self.core.stores[&name];
-            let checkpoint = if store.logged { changelog_next.get(&topo.changelog_topic(&name)).copied() } else { None };
+            let checkpoint =
+                if store.logged { changelog_next.get(&topo.changelog_topic(&name)).copied() } else { None };
             store
                 .backend
                 .apply(&entries, checkpoint)

@@ -150,7 +150,12 @@ impl Topology {
     }
 
     /// Adds a processor fed by `parents`; `supplier` makes one instance per task.
-    pub fn add_processor<K, V, P, F>(&mut self, name: &str, supplier: F, parents: &[&str]) -> Result<&mut Self, TopologyError>
+    pub fn add_processor<K, V, P, F>(
+        &mut self,
+        name: &str,
+        supplier: F,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError>
     where
         K: Send + 'static,
         V: Send + 'static,
@@ -158,8 +163,9 @@ impl Topology {
         F: Fn() -> P + Send + Sync + 'static,
     {
         self.check_name(name)?;
-        let supplier: Supplier =
-            Arc::new(move || Box::new(Typed { inner: supplier(), _types: PhantomData::<fn(K, V)> }) as Box<dyn ErasedProcessor>);
+        let supplier: Supplier = Arc::new(move || {
+            Box::new(Typed { inner: supplier(), _types: PhantomData::<fn(K, V)> }) as Box<dyn ErasedProcessor>
+        });
         self.nodes.push(Node {
             name: name.to_string(),
             kind: NodeKind::Processor { supplier },
@@ -213,7 +219,9 @@ impl Topology {
 
     /// Declares a store and the processors that may use it.
     pub fn add_state_store(&mut self, spec: StoreSpec, processors: &[&str]) -> Result<&mut Self, TopologyError> {
-        if self.stores.iter().any(|(s, _)| s.name == spec.name) || self.globals.iter().any(|g| g.store.name == spec.name) {
+        if self.stores.iter().any(|(s, _)| s.name == spec.name)
+            || self.globals.iter().any(|g| g.store.name == spec.name)
+        {
             return Err(TopologyError::Duplicate(spec.name));
         }
         self.stores.push((spec, processors.iter().map(|p| p.to_string()).collect()));
@@ -223,7 +231,9 @@ impl Topology {
     /// Declares a global store kept equal to `topic` (all partitions) on every instance. The
     /// store's serdes must read the topic's bytes; a null value deletes the key.
     pub fn add_global_store(&mut self, spec: StoreSpec, topic: &str) -> Result<&mut Self, TopologyError> {
-        if self.stores.iter().any(|(s, _)| s.name == spec.name) || self.globals.iter().any(|g| g.store.name == spec.name) {
+        if self.stores.iter().any(|(s, _)| s.name == spec.name)
+            || self.globals.iter().any(|g| g.store.name == spec.name)
+        {
             return Err(TopologyError::Duplicate(spec.name));
         }
         self.globals.push(GlobalSpec { store: spec, topic: topic.to_string() });
@@ -258,9 +268,10 @@ impl Topology {
         for (spec, procs) in &self.stores {
             let mut ids = Vec::new();
             for p in procs {
-                let pi = *index
-                    .get(p)
-                    .ok_or_else(|| TopologyError::UnknownProcessor { store: spec.name.clone(), processor: p.clone() })?;
+                let pi = *index.get(p).ok_or_else(|| TopologyError::UnknownProcessor {
+                    store: spec.name.clone(),
+                    processor: p.clone(),
+                })?;
                 ids.push(pi);
             }
             for w in ids.windows(2) {

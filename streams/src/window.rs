@@ -195,7 +195,12 @@ where
             let windowed = Windowed { key: record.key.clone(), start, end };
             match self.emit {
                 EmitStrategy::OnUpdate => {
-                    let out = Record { key: windowed, value: agg, timestamp: record.timestamp, headers: record.headers.clone() };
+                    let out = Record {
+                        key: windowed,
+                        value: agg,
+                        timestamp: record.timestamp,
+                        headers: record.headers.clone(),
+                    };
                     for child in self.result_children(ctx) {
                         ctx.forward_to(&child, out.clone())?;
                     }
@@ -216,18 +221,19 @@ where
         Ok(())
     }
 
-    fn punctuate(&mut self, _kind: PunctuationType, now: i64, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
+    fn punctuate(
+        &mut self,
+        _kind: PunctuationType,
+        now: i64,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
         if self.emit != EmitStrategy::OnWindowClose {
             return Ok(());
         }
         let open = Self::open_store_name(&self.store);
         let due: Vec<(i64, Windowed<K>)> = {
             let mut idx = ctx.kv_store::<(i64, Windowed<K>), ()>(&open)?;
-            idx.all()?
-                .into_iter()
-                .map(|(k, _)| k)
-                .take_while(|(end, _)| end + self.windows.grace <= now)
-                .collect()
+            idx.all()?.into_iter().map(|(k, _)| k).take_while(|(end, _)| end + self.windows.grace <= now).collect()
         };
         for (end, w) in due {
             let value = ctx.window_store::<K, A>(&self.store)?.get(&w.key, w.start)?;
@@ -270,13 +276,17 @@ where
 {
     fn serialize(&self, _t: &str, value: &(i64, Windowed<K>)) -> Result<Vec<u8>, crate::serde::SerdeError> {
         let mut out = ((value.0 as u64) ^ (1 << 63)).to_be_bytes().to_vec();
-        out.extend(serde_json::to_vec(&value.1).map_err(|e| crate::serde::SerdeError::new("json_encode", e.to_string()))?);
+        out.extend(
+            serde_json::to_vec(&value.1).map_err(|e| crate::serde::SerdeError::new("json_encode", e.to_string()))?,
+        );
         Ok(out)
     }
     fn deserialize(&self, _t: &str, bytes: &[u8]) -> Result<(i64, Windowed<K>), crate::serde::SerdeError> {
         let bad = || crate::serde::SerdeError::new("invalid_window_key", "short key");
-        let end = (u64::from_be_bytes(bytes.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?) ^ (1 << 63)) as i64;
-        let w = serde_json::from_slice(&bytes[8..]).map_err(|e| crate::serde::SerdeError::new("json_decode", e.to_string()))?;
+        let end =
+            (u64::from_be_bytes(bytes.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?) ^ (1 << 63)) as i64;
+        let w = serde_json::from_slice(&bytes[8..])
+            .map_err(|e| crate::serde::SerdeError::new("json_decode", e.to_string()))?;
         Ok((end, w))
     }
 }

@@ -16,8 +16,11 @@ fn run_sum(config: DriverConfig, records: &[(String, i64, i64)]) -> (Vec<(String
         d.append_raw("in", Some(k.as_bytes().to_vec()), Some(v.to_be_bytes().to_vec()), *ts);
     }
     d.run().unwrap();
-    let mut out: Vec<(String, Sum)> =
-        d.read_output::<String, Sum>("out", &StringSerde, &JsonSerde::default()).into_iter().map(|r| (r.key, r.value)).collect();
+    let mut out: Vec<(String, Sum)> = d
+        .read_output::<String, Sum>("out", &StringSerde, &JsonSerde::default())
+        .into_iter()
+        .map(|r| (r.key, r.value))
+        .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.count.cmp(&b.1.count)));
     (out, d.store_all::<String, Sum>("sums"), d.crashes_done)
 }
@@ -55,7 +58,9 @@ fn repartition_and_global_table_with_crashes() {
         let topo = regroup_topology("in", "factors", "out").unwrap().build("app").unwrap();
         assert_eq!(topo.subtopologies.len(), 2, "{}", topo.describe());
         assert_eq!(topo.repartition_topics, vec!["app-by-group-repartition".to_string()]);
-        let mut d = TopologyTestDriver::new(topo, DriverConfig { commit_every: 19, crashes: crash, ..Default::default() }).unwrap();
+        let mut d =
+            TopologyTestDriver::new(topo, DriverConfig { commit_every: 19, crashes: crash, ..Default::default() })
+                .unwrap();
         d.pipe("factors", &"b".to_string(), &10i64, 0, &StringSerde, &I64Serde).unwrap();
         for (k, v, ts) in input(600) {
             d.append_raw("in", Some(k.into_bytes()), Some(v.to_be_bytes().to_vec()), ts);

@@ -64,7 +64,13 @@ pub fn produce(p: &BaseProducer, topic: &str, key: &str, value: &[u8], ts: i64) 
 
 /// Reads a topic with read_committed from the beginning until `expected` records arrived (or
 /// nothing new came for `quiet`), returning (key, value) in per-partition order.
-pub fn read_committed(bootstrap: &str, topic: &str, partitions: i32, expected: usize, timeout: Duration) -> Vec<(i32, String, Vec<u8>)> {
+pub fn read_committed(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<(i32, String, Vec<u8>)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "test-reader")
@@ -92,7 +98,11 @@ pub fn read_committed(bootstrap: &str, topic: &str, partitions: i32, expected: u
     let settle = Instant::now() + Duration::from_millis(500);
     while Instant::now() < settle {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
-            out.push((m.partition(), String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap(), m.payload().unwrap_or_default().to_vec()));
+            out.push((
+                m.partition(),
+                String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap(),
+                m.payload().unwrap_or_default().to_vec(),
+            ));
         }
     }
     out
@@ -100,7 +110,15 @@ pub fn read_committed(bootstrap: &str, topic: &str, partitions: i32, expected: u
 
 /// Deterministic input: key `<group>-<n>`, value, timestamp.
 pub fn input(n: usize) -> Vec<(String, i64, i64)> {
-    (0..n).map(|i| (format!("{}-{}", ["a", "b", "c", "d"][i % 4], (i * 7) % 101), (i % 13) as i64, 1_700_000_000_000 + i as i64)).collect()
+    (0..n)
+        .map(|i| {
+            (
+                format!("{}-{}", ["a", "b", "c", "d"][i % 4], (i * 7) % 101),
+                (i % 13) as i64,
+                1_700_000_000_000 + i as i64,
+            )
+        })
+        .collect()
 }
 
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -126,7 +144,9 @@ pub fn expected_sums(records: &[(String, i64, i64)]) -> BTreeMap<String, streams
 }
 
 /// Last output per key, and the full per-key sequence of counts (to detect duplicates/loss).
-pub fn last_per_key(out: &[(i32, String, Vec<u8>)]) -> (BTreeMap<String, streams::examples::Sum>, BTreeMap<String, Vec<i64>>) {
+pub fn last_per_key(
+    out: &[(i32, String, Vec<u8>)],
+) -> (BTreeMap<String, streams::examples::Sum>, BTreeMap<String, Vec<i64>>) {
     let mut last = BTreeMap::new();
     let mut seqs: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (_, k, v) in out {

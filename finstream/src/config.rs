@@ -1,0 +1,120 @@
+//! `finstream.toml`: the engine settings at top level, librdkafka settings under `[kafka]`,
+//! then `FINSTREAM_*` environment overrides (`FINSTREAM_APPLICATION_ID`,
+//! `FINSTREAM_NUM_STREAM_THREADS`, `FINSTREAM_KAFKA_SECURITY_PROTOCOL` → `kafka."security.protocol"`).
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use runtime::StreamsConfig;
+use serde::Deserialize;
+
+/// The whole configuration file. Later sections (query service, registry) join here.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AppConfig {
+    #[serde(flatten)]
+    pub streams: StreamsConfig,
+    /// Topics of the example topology that `run` executes at this stage.
+    pub example: ExampleConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExampleConfig {
+    /// Input topic: String keys, big-endian i64 values.
+    pub input: String,
+    /// Output topic: running sums per key as JSON.
+    pub output: String,
+}
+
+impl Default for ExampleConfig {
+    fn default() -> Self {
+        ExampleConfig { input: "numbers".into(), output: "sums".into() }
+    }
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(b) = raw.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    toml::Value::String(raw.to_string())
+}
+
+/// Applies `FINSTREAM_*` variables onto a parsed TOML table.
+pub fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) {
+    for (name, value) in vars {
+        let Some(key) = name.strip_prefix("FINSTREAM_") else { continue };
+        let key = key.to_ascii_lowercase();
+        if let Some(kafka_key) = key.strip_prefix("kafka_") {
+            let kafka = table.entry("kafka").or_insert_with(|| toml::Value::Table(Default::default()));
+            if let Some(t) = kafka.as_table_mut() {
+                t.insert(kafka_key.replace('_', "."), toml::Value::String(value));
+            }
+        } else if let Some((section, field)) = key.split_once("__") {
+            let sec = table.entry(section).or_insert_with(|| toml::Value::Table(Default::default()));
+            if let Some(t) = sec.as_table_mut() {
+                t.insert(field.to_string(), env_value(&value));
+            }
+        } else {
+            table.insert(key, env_value(&value));
+        }
+    }
+}
+
+/// Reads the file (if given), applies the environment and rejects unknown keys, so a typo in a
+/// setting is an error rather than a silently ignored line.
+pub fn load(path: Option<&Path>) -> anyhow::Result<AppConfig> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        None => String::new(),
+    };
+    let mut table: toml::Table = toml::from_str(&text).context("parsing configuration")?;
+    apply_env(&mut table, std::env::vars().filter(|(k, _)| k.starts_with("FINSTREAM_") && k != "FINSTREAM_CONFIG"));
+    let mut unknown = Vec::new();
+    let config: AppConfig = serde_ignored::deserialize(toml::Value::Table(table), |p| unknown.push(p.to_string()))
+        .context("invalid configuration")?;
+    if !unknown.is_empty() {
+        bail!("unknown configuration keys: {}", unknown.join(", "));
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let mut t: toml::Table = toml::from_str(
+            "application_id = \"a\"\nnum_stream_threads = 2\n[kafka]\n\"security.protocol\" = \"SSL\"\n",
+        )
+        .unwrap();
+        apply_env(
+            &mut t,
+            [
+                ("FINSTREAM_APPLICATION_ID".to_string(), "b".to_string()),
+                ("FINSTREAM_KAFKA_SASL_MECHANISM".to_string(), "PLAIN".to_string()),
+                ("FINSTREAM_EXAMPLE__INPUT".to_string(), "in".to_string()),
+            ]
+            .into_iter(),
+        );
+        let c: AppConfig = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!(c.streams.application_id, "b");
+        assert_eq!(c.streams.num_stream_threads, 2);
+        assert_eq!(c.streams.kafka.get("security.protocol").map(String::as_str), Some("SSL"));
+        assert_eq!(c.streams.kafka.get("sasl.mechanism").map(String::as_str), Some("PLAIN"));
+        assert_eq!(c.example.input, "in");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.toml");
+        std::fs::write(&p, "aplication_id = \"typo\"\n").unwrap();
+        let err = load(Some(&p)).unwrap_err().to_string();
+        assert!(err.contains("aplication_id"), "{err}");
+    }
+}
