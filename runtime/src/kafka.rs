@@ -27,19 +27,20 @@ pub fn client_config(config: &StreamsConfig) -> ClientConfig {
 /// knows how far each changelog partition got without asking the broker.
 #[derive(Default)]
 pub struct DeliveryTracker {
-    delivered: Mutex<HashMap<(String, i32), i64>>,
+    /// (sender code, topic, partition) → next offset after the last delivered record.
+    delivered: Mutex<HashMap<(usize, String, i32), i64>>,
     failed: Mutex<Option<String>>,
 }
 
 impl ClientContext for DeliveryTracker {}
 
 impl ProducerContext for DeliveryTracker {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    type DeliveryOpaque = usize;
+    fn delivery(&self, result: &DeliveryResult<'_>, sender: usize) {
         match result {
             Ok(m) => {
                 let mut d = self.delivered.lock().expect("poisoned");
-                let e = d.entry((m.topic().to_string(), m.partition())).or_insert(0);
+                let e = d.entry((sender, m.topic().to_string(), m.partition())).or_insert(0);
                 *e = (*e).max(m.offset() + 1);
             }
             Err((e, m)) => {
@@ -50,7 +51,7 @@ impl ProducerContext for DeliveryTracker {
 }
 
 impl DeliveryTracker {
-    pub fn take(&self) -> HashMap<(String, i32), i64> {
+    pub fn take(&self) -> HashMap<(usize, String, i32), i64> {
         std::mem::take(&mut *self.delivered.lock().expect("poisoned"))
     }
     pub fn take_failure(&self) -> Option<String> {
@@ -77,17 +78,19 @@ pub fn to_raw(m: &BorrowedMessage<'_>) -> RawRecord {
 }
 
 /// Sends one record, waiting for queue space rather than failing when the local queue is full.
-pub fn send<C: ProducerContext<DeliveryOpaque = ()>>(
+/// `sender` comes back in the delivery report (which task sent it).
+pub fn send<C: ProducerContext<DeliveryOpaque = usize>>(
     producer: &BaseProducer<C>,
     out: &OutRecord,
+    sender: usize,
 ) -> Result<(), KafkaError> {
     let mut headers = OwnedHeaders::new_with_capacity(out.headers.0.len());
     for (k, v) in &out.headers.0 {
         headers = headers.insert(Header { key: k, value: Some(v.as_slice()) });
     }
     loop {
-        let mut rec: BaseRecord<'_, [u8], [u8]> =
-            BaseRecord::to(&out.topic).timestamp(out.timestamp).headers(headers.clone());
+        let mut rec: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(&out.topic, sender).timestamp(out.timestamp).headers(headers.clone());
         if let Some(k) = &out.key {
             rec = rec.key(k.as_slice());
         }
@@ -108,7 +111,7 @@ pub fn send<C: ProducerContext<DeliveryOpaque = ()>>(
 }
 
 /// Flushes outstanding records, serving delivery callbacks.
-pub fn flush<C: ProducerContext<DeliveryOpaque = ()>>(
+pub fn flush<C: ProducerContext<DeliveryOpaque = usize>>(
     producer: &BaseProducer<C>,
     timeout: Duration,
 ) -> Result<(), KafkaError> {

@@ -3,6 +3,7 @@
 
 pub mod config;
 mod kafka;
+pub mod marker;
 mod restore;
 mod thread;
 mod topics;

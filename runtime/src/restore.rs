@@ -4,13 +4,14 @@
 //! atomically with the last committed batch) to the end of the partition, so after a clean stop
 //! or a crash only the tail is replayed; a lost state directory replays everything.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use streams::store::{Entry, KvBackend};
 use streams::{StreamsMetrics, Task};
@@ -21,7 +22,7 @@ use crate::RuntimeError;
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn restore_consumer(config: &StreamsConfig, purpose: &str) -> Result<BaseConsumer, RuntimeError> {
+pub(crate) fn restore_consumer(config: &StreamsConfig, purpose: &str) -> Result<BaseConsumer, RuntimeError> {
     let mut c = client_config(config);
     c.set("group.id", format!("{}-{purpose}", config.application_id))
         .set("enable.auto.commit", "false")
@@ -31,12 +32,12 @@ fn restore_consumer(config: &StreamsConfig, purpose: &str) -> Result<BaseConsume
     Ok(c.create()?)
 }
 
-/// Reads `partitions` (topic, partition, from) to their current end, handing batches of
-/// (topic, partition, entries, next offset) to `apply`.
-fn read_to_end(
+/// Reads `partitions` (topic, partition, from) up to their current end, handing every record
+/// to `on_message`.
+pub(crate) fn consume_to_end(
     consumer: &BaseConsumer,
     partitions: &[(String, i32, i64)],
-    mut apply: impl FnMut(&str, i32, &[Entry], i64) -> Result<(), RuntimeError>,
+    mut on_message: impl FnMut(&BorrowedMessage<'_>) -> Result<(), RuntimeError>,
 ) -> Result<(), RuntimeError> {
     let mut tpl = TopicPartitionList::new();
     let mut remaining = 0;
@@ -56,77 +57,81 @@ fn read_to_end(
         return Ok(());
     }
     consumer.assign(&tpl)?;
-    let mut batches: HashMap<(String, i32), (Vec<Entry>, i64)> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(300);
     while remaining > 0 {
         if Instant::now() > deadline {
-            return Err(RuntimeError::Restore("restore did not reach the end of its changelog in 300 s".into()));
+            return Err(RuntimeError::Restore("did not reach the end of the partitions in 300 s".into()));
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
-            Some(Ok(m)) => {
-                let b = batches.entry((m.topic().to_string(), m.partition())).or_default();
-                if let Some(k) = m.key() {
-                    b.0.push((k.to_vec(), m.payload().map(|v| v.to_vec())));
-                }
-                b.1 = m.offset() + 1;
-                if b.0.len() >= 10_000 {
-                    let (entries, next) = (std::mem::take(&mut b.0), b.1);
-                    apply(m.topic(), m.partition(), &entries, next)?;
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                remaining -= 1;
-                tracing::debug!(partition = p, "restore reached end of partition");
-            }
+            Some(Ok(m)) => on_message(&m)?,
+            Some(Err(KafkaError::PartitionEOF(_))) => remaining -= 1,
             Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition))) => remaining -= 1,
             Some(Err(e)) => return Err(e.into()),
-        }
-    }
-    for ((topic, partition), (entries, next)) in batches {
-        if next > 0 {
-            apply(&topic, partition, &entries, next)?;
         }
     }
     consumer.unassign()?;
     Ok(())
 }
 
-/// Brings every logged store of `task` up to the end of its changelog partition.
-pub fn restore_task(config: &StreamsConfig, task: &mut Task, metrics: &StreamsMetrics) -> Result<(), RuntimeError> {
+/// Brings every logged store of `task` up to the end of its changelog partition, or, with
+/// `bounds` (from a commit marker), up to each store's bound only. Returns, per store, the keys
+/// of records found past the bound: writes of an attempt that never committed.
+pub fn restore_task(
+    config: &StreamsConfig,
+    task: &mut Task,
+    metrics: &StreamsMetrics,
+    bounds: Option<&BTreeMap<String, i64>>,
+) -> Result<BTreeMap<String, Vec<Vec<u8>>>, RuntimeError> {
+    let mut orphans: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
     let plan = task.restore_plan()?;
     if plan.is_empty() {
-        return Ok(());
+        return Ok(orphans);
     }
     let consumer = restore_consumer(config, "restore")?;
     let partition = task.id().partition;
     let mut store_of_topic = HashMap::new();
     let mut partitions = Vec::new();
     for (store, topic, from) in plan {
-        // A checkpoint past the end means the changelog was recreated: start over.
-        if let Ok((_, high)) = consumer.fetch_watermarks(&topic, partition, META_TIMEOUT) {
-            if from > high {
-                tracing::warn!(task = %task.id(), %store, "checkpoint beyond changelog end; wiping store");
-                task.wipe_stores()?;
-                return restore_task(config, task, metrics);
-            }
-            metrics.restore_remaining.with_label_values(&[&store]).add((high - from).max(0));
+        let bound = bounds.map(|b| b.get(&store).copied().unwrap_or(0));
+        // A checkpoint past the end (or past the committed bound) cannot be trusted: start over.
+        let high = consumer.fetch_watermarks(&topic, partition, META_TIMEOUT).map(|(_, h)| h).unwrap_or(0);
+        if from > high || bound.is_some_and(|b| from > b) {
+            tracing::warn!(task = %task.id(), %store, from, high, ?bound, "checkpoint beyond committed changelog; wiping stores");
+            task.wipe_stores()?;
+            return restore_task(config, task, metrics, bounds);
         }
-        store_of_topic.insert(topic.clone(), store);
+        metrics.restore_remaining.with_label_values(&[&store]).add((bound.unwrap_or(high) - from).max(0));
+        store_of_topic.insert(topic.clone(), (store, bound.unwrap_or(i64::MAX)));
         partitions.push((topic, partition, from));
     }
     let started = Instant::now();
-    read_to_end(&consumer, &partitions, |topic, _p, entries, next| {
-        let store = &store_of_topic[topic];
-        task.restore(store, entries, next)?;
-        metrics.restore_remaining.with_label_values(&[store]).sub(entries.len() as i64);
+    let mut batches: HashMap<String, (Vec<Entry>, i64)> = HashMap::new();
+    consume_to_end(&consumer, &partitions, |m| {
+        let (store, bound) = &store_of_topic[m.topic()];
+        let Some(key) = m.key() else { return Ok(()) };
+        if m.offset() >= *bound {
+            orphans.entry(store.clone()).or_default().push(key.to_vec());
+            return Ok(());
+        }
+        let b = batches.entry(store.clone()).or_default();
+        b.0.push((key.to_vec(), m.payload().map(|v| v.to_vec())));
+        b.1 = m.offset() + 1;
+        if b.0.len() >= 10_000 {
+            let (entries, next) = (std::mem::take(&mut b.0), b.1);
+            task.restore(store, &entries, next)?;
+            metrics.restore_remaining.with_label_values(&[store]).sub(entries.len() as i64);
+        }
         Ok(())
     })?;
-    for store in store_of_topic.values() {
+    for (store, (entries, next)) in batches {
+        task.restore(&store, &entries, next)?;
+    }
+    for (store, _) in store_of_topic.values() {
         metrics.restore_remaining.with_label_values(&[store]).set(0);
     }
-    tracing::info!(task = %task.id(), elapsed_ms = started.elapsed().as_millis() as u64, "task restored");
-    Ok(())
+    tracing::info!(task = %task.id(), elapsed_ms = started.elapsed().as_millis() as u64, orphan_keys = orphans.values().map(Vec::len).sum::<usize>(), "task restored");
+    Ok(orphans)
 }
 
 /// Fills a global store from all partitions of its topic, then keeps it current until
@@ -147,9 +152,11 @@ pub fn start_global(
         .collect();
     let plan: Vec<(String, i32, i64)> = partitions.iter().map(|p| (topic.to_string(), *p, 0)).collect();
     let mut next_offsets: HashMap<i32, i64> = HashMap::new();
-    read_to_end(&consumer, &plan, |_, p, entries, next| {
-        backend.apply(entries, None)?;
-        next_offsets.insert(p, next);
+    consume_to_end(&consumer, &plan, |m| {
+        if let Some(k) = m.key() {
+            backend.apply(&[(k.to_vec(), m.payload().map(|v| v.to_vec()))], None)?;
+        }
+        next_offsets.insert(m.partition(), m.offset() + 1);
         Ok(())
     })?;
     let mut tpl = TopicPartitionList::new();

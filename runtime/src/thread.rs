@@ -8,7 +8,7 @@
 //! librdkafka says they are: retriable → retry, abortable → abort and rewind, fatal (fenced)
 //! → stop the thread.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use streams::{Task, TaskConfig, TaskId};
 
 use crate::kafka::{client_config, flush, send, to_raw, DeliveryTracker};
+use crate::marker::{self, tp_key, Marker};
 use crate::restore::restore_task;
 use crate::{Instance, RuntimeError};
 
@@ -36,7 +37,20 @@ pub(crate) struct ThreadState {
     uncommitted: usize,
     /// A commit failure inside a rebalance callback, surfaced by the main loop.
     error: Option<RuntimeError>,
+    /// Exactly-once: each task's marker as of its last commit (or its recovery).
+    markers: HashMap<TaskId, Marker>,
+    /// Exactly-once: output ids an unfinished attempt already wrote, per task; regenerated
+    /// records with these ids are not written again.
+    written: HashMap<TaskId, HashSet<String>>,
+    /// Partition counts of output topics (None: topic not there yet).
+    partition_counts: HashMap<String, Option<i32>>,
 }
+
+/// Delivery-report tag of a task's records.
+fn sender(id: TaskId) -> usize {
+    (id.subtopology << 20) | id.partition as usize
+}
+const MARKER_SENDER: usize = usize::MAX;
 
 /// The consumer context: rebalance callbacks run inside `poll` on the stream thread itself, so
 /// they can commit and close tasks before the partitions move.
@@ -83,10 +97,38 @@ impl ConsumerContext for ThreadContext {
 }
 
 impl ThreadState {
-    fn send_outputs(&mut self) -> Result<(), RuntimeError> {
-        for task in self.tasks.values_mut() {
-            for out in task.take_output() {
-                send(&self.producer, &out)?;
+    fn partitions(&mut self, consumer: &BaseConsumer<ThreadContext>, topic: &str) -> Option<i32> {
+        if let Some(Some(n)) = self.partition_counts.get(topic) {
+            return Some(*n);
+        }
+        let n = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|md| md.topics().iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len() as i32))
+            .filter(|n| *n > 0);
+        self.partition_counts.insert(topic.to_string(), n);
+        n
+    }
+
+    /// Sends what tasks produced. Partitions are chosen here with the Java client's murmur2,
+    /// so the partition is known before sending (recovery compares outputs per partition).
+    fn send_outputs(&mut self, consumer: &BaseConsumer<ThreadContext>) -> Result<(), RuntimeError> {
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            let outputs = self.tasks.get_mut(&id).expect("task exists").take_output();
+            for mut out in outputs {
+                if out.partition.is_none() {
+                    if let (Some(k), Some(n)) = (out.key.clone(), self.partitions(consumer, &out.topic)) {
+                        out.partition = Some(streams::murmur2::partition_for_key(&k, n));
+                    }
+                }
+                if let Some(written) = self.written.get_mut(&id) {
+                    let out_id = out.headers.get_str(streams::record::header::OUTPUT_ID).unwrap_or_default();
+                    if written.remove(out_id) {
+                        continue;
+                    }
+                }
+                send(&self.producer, &out, sender(id))?;
                 self.instance.metrics.records_produced.with_label_values(&[&out.topic]).inc();
             }
         }
@@ -100,34 +142,38 @@ impl ThreadState {
         }
         let started = Instant::now();
         let eos = self.instance.config.exactly_once();
-        self.send_outputs()?;
+        self.send_outputs(consumer)?;
         let mut offsets = TopicPartitionList::new();
-        for task in self.tasks.values_mut() {
+        let mut positions: Vec<(TaskId, Vec<(String, i64)>)> = Vec::new();
+        for (id, task) in self.tasks.iter_mut() {
             let plan = task.prepare_commit();
             for rec in &plan.changelog {
-                send(&self.producer, rec)?;
+                send(&self.producer, rec, sender(*id))?;
             }
-            for (t, p, o) in plan.offsets {
-                offsets.add_partition_offset(&t, p, Offset::Offset(o))?;
+            for (t, p, o) in &plan.offsets {
+                offsets.add_partition_offset(t, *p, Offset::Offset(*o))?;
             }
+            positions.push((*id, plan.offsets.into_iter().map(|(t, _, o)| (t, o)).collect()));
         }
         flush(&self.producer, TXN_TIMEOUT)?;
         if let Some(failure) = self.producer.context().take_failure() {
             return Err(RuntimeError::Commit(failure));
         }
+        let delivered = self.producer.context().take();
         if eos {
+            self.write_markers(consumer, positions, &delivered)?;
             if offsets.count() > 0 {
-                let cgm = consumer
-                    .group_metadata()
-                    .ok_or_else(|| RuntimeError::Commit("no consumer group metadata".into()))?;
+                let cgm = consumer.group_metadata().ok_or_else(|| RuntimeError::Commit("no consumer group metadata".into()))?;
                 retry(|| self.producer.send_offsets_to_transaction(&offsets, &cgm, TXN_TIMEOUT))?;
             }
             retry(|| self.producer.commit_transaction(TXN_TIMEOUT))?;
         }
-        let delivered = self.producer.context().take();
         for (id, task) in self.tasks.iter_mut() {
-            let next: HashMap<String, i64> =
-                delivered.iter().filter(|((_, p), _)| *p == id.partition).map(|((t, _), o)| (t.clone(), *o)).collect();
+            let next: HashMap<String, i64> = delivered
+                .iter()
+                .filter(|((s, _, p), _)| *s == sender(*id) && *p == id.partition)
+                .map(|((_, t, _), o)| (t.clone(), *o))
+                .collect();
             task.commit_succeeded(&next)?;
         }
         if !eos && offsets.count() > 0 {
@@ -139,6 +185,57 @@ impl ThreadState {
         self.uncommitted = 0;
         self.instance.metrics.commits.inc();
         self.instance.metrics.commit_latency.observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Writes each task's commit marker (see `marker.rs`) once its records are acknowledged.
+    fn write_markers(
+        &mut self,
+        consumer: &BaseConsumer<ThreadContext>,
+        positions: Vec<(TaskId, Vec<(String, i64)>)>,
+        delivered: &HashMap<(usize, String, i32), i64>,
+    ) -> Result<(), RuntimeError> {
+        let topo = self.instance.topology.clone();
+        let topic = marker::commit_topic(&self.instance.config.application_id);
+        let n = self.partitions(consumer, &topic).unwrap_or(1);
+        let changelogs: HashMap<String, String> = topo.changelog_topics().into_iter().map(|(s, t)| (t, s)).collect();
+        for (id, pos) in positions {
+            let m = self.markers.entry(id).or_default();
+            m.positions.extend(pos);
+            for ((s, t, p), next) in delivered {
+                if *s != sender(id) {
+                    continue;
+                }
+                match changelogs.get(t) {
+                    Some(store) if *p == id.partition => {
+                        m.changelog_ends.insert(store.clone(), *next);
+                    }
+                    Some(_) => {}
+                    None => {
+                        let e = m.output_ends.entry(tp_key(t, *p)).or_insert(0);
+                        *e = (*e).max(*next);
+                    }
+                }
+            }
+            let mut pending: Vec<String> = self.written.get(&id).map(|w| w.iter().cloned().collect()).unwrap_or_default();
+            pending.sort();
+            m.pending_ids = pending;
+            let value = serde_json::to_vec(&*m).map_err(|e| RuntimeError::Commit(e.to_string()))?;
+            let rec = streams::OutRecord {
+                topic: topic.clone(),
+                partition: Some(id.partition % n),
+                key: Some(marker::task_key(&topo, id).into_bytes()),
+                value: Some(value),
+                timestamp: now_ms(),
+                headers: Default::default(),
+            };
+            send(&self.producer, &rec, MARKER_SENDER)?;
+        }
+        flush(&self.producer, TXN_TIMEOUT)?;
+        self.producer.context().take();
+        if let Some(failure) = self.producer.context().take_failure() {
+            return Err(RuntimeError::Commit(failure));
+        }
         Ok(())
     }
 
@@ -160,6 +257,8 @@ impl ThreadState {
 
     fn close_all_tasks(&mut self) {
         let mut local = self.instance.local_stores.write().expect("poisoned");
+        self.markers.clear();
+        self.written.clear();
         for (id, mut task) in std::mem::take(&mut self.tasks) {
             task.close();
             local.retain(|(_, p, sub), _| !(*p == id.partition && *sub == id.subtopology));
@@ -191,8 +290,33 @@ impl ThreadState {
                 self.instance.metrics.clone(),
                 task_config.clone(),
             )?;
-            restore_task(&self.instance.config, &mut task, &self.instance.metrics)?;
+            let config = &self.instance.config;
+            let eos = config.exactly_once();
+            let marker = if eos { marker::read_latest(config, &topo, id)? } else { None };
+            let bounds = marker.as_ref().map(|m| m.changelog_ends.clone()).unwrap_or_default();
+            let orphans = restore_task(config, &mut task, &self.instance.metrics, eos.then_some(&bounds))?;
+            for (store, keys) in orphans {
+                task.rewrite_keys(&store, keys)?;
+                self.uncommitted += 1;
+            }
             task.initialize(now_ms())?;
+            if eos {
+                let written = marker::scan_outputs(config, &topo, id, marker.as_ref())?;
+                let mut m = marker.unwrap_or_default();
+                task.set_positions(m.positions.clone());
+                for (k, end) in written.ends {
+                    let e = m.output_ends.entry(k).or_insert(0);
+                    *e = (*e).max(end);
+                }
+                let mut pending: HashSet<String> = m.pending_ids.iter().cloned().collect();
+                pending.extend(written.ids);
+                if !pending.is_empty() {
+                    tracing::info!(task = %id, outputs = pending.len(), "outputs of an unfinished attempt found; they will not be written again");
+                    self.uncommitted += 1;
+                    self.written.insert(id, pending);
+                }
+                self.markers.insert(id, m);
+            }
             let mut local = self.instance.local_stores.write().expect("poisoned");
             for store in &topo.subtopologies[id.subtopology].stores {
                 if let Some(b) = task.store_backend(store) {
@@ -257,6 +381,9 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
         pending_assignment: None,
         uncommitted: 0,
         error: None,
+        markers: HashMap::new(),
+        written: HashMap::new(),
+        partition_counts: HashMap::new(),
     })));
     let mut cc = client_config(config);
     cc.set("group.id", &config.application_id)
@@ -317,6 +444,11 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
                 .subtopology_of_topic(&raw.topic)
                 .map(|s| TaskId { subtopology: s, partition: raw.partition });
             if let Some(task) = id.and_then(|id| state.tasks.get_mut(&id)) {
+                // Records before the task's position were processed and committed already
+                // (the consumer may start earlier than a commit marker says).
+                if task.positions().get(&raw.topic).is_some_and(|p| raw.offset < *p) {
+                    continue;
+                }
                 task.add_records([raw]);
             }
         }
@@ -332,7 +464,7 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
                 }
                 task.punctuate_wall_clock(now)?;
             }
-            state.send_outputs()
+            state.send_outputs(&consumer)
         })();
         if let Err(e) = step {
             break Err(e);

@@ -40,6 +40,9 @@ pub(crate) fn ensure_internal_topics(config: &StreamsConfig, topology: &BuiltTop
     for t in &topology.repartition_topics {
         wanted.push((t.clone(), user_max, false));
     }
+    if config.exactly_once() {
+        wanted.push((crate::marker::commit_topic(&config.application_id), user_max, true));
+    }
     for sub in &topology.subtopologies {
         let parts = sub.source_topics.iter().filter_map(|t| existing.get(t).copied()).max().unwrap_or(user_max);
         for store in &sub.stores {

@@ -75,16 +75,12 @@ fn output_high_watermark(consumer: &BaseConsumer) -> i64 {
     (0..4).map(|p| consumer.fetch_watermarks("out", p, Duration::from_secs(5)).map(|(_, h)| h).unwrap_or(0)).sum()
 }
 
-/// Ignored by default: exactness after SIGKILL needs a broker with transaction isolation and
-/// transactional offset commits, which librdkafka's mock cluster lacks (see broker_semantics.rs).
-/// `cargo test -p runtime --test crash -- --ignored` runs it on the mock and shows the failure.
 #[test]
-#[ignore = "librdkafka's mock cluster drops TxnOffsetCommit and shows aborted records; see broker_semantics.rs"]
 fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     if std::env::var("FINSTREAM_CRASH_CHILD").is_ok() {
         return;
     }
-    let mock = mock_cluster(&[("in", 4), ("out", 4), ("crashapp-sums-changelog", 4)]);
+    let mock = mock_cluster(&[("in", 4), ("out", 4), ("crashapp-sums-changelog", 4), ("crashapp-commits", 4)]);
     let bs = mock.bootstrap_servers();
     let records = input(RECORDS);
     let p = producer(&bs);

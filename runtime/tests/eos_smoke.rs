@@ -10,7 +10,7 @@ use streams::StreamsMetrics;
 
 #[test]
 fn exactly_once_sum_end_to_end() {
-    let mock = mock_cluster(&[("in", 4), ("out", 4), ("app-sums-changelog", 4)]);
+    let mock = mock_cluster(&[("in", 4), ("out", 4), ("app-sums-changelog", 4), ("app-commits", 4)]);
     let bs = mock.bootstrap_servers();
     let records = input(5000);
     let p = producer(&bs);

@@ -8,18 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use rdkafka::producer::Producer;
-use runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
+use runtime::KafkaStreams;
 use streams::examples::{regroup_topology, sum_topology, Sum};
 use streams::StreamsMetrics;
-
-/// Rebalance and restore involve a restart of consumption, so they need committed offsets; the
-/// mock cluster drops transactional offset commits (see broker_semantics.rs), so these two run
-/// under at_least_once, where a graceful handoff is exact too.
-fn alos(mut c: StreamsConfig) -> StreamsConfig {
-    c.processing_guarantee = ProcessingGuarantee::AtLeastOnce;
-    c.commit_interval_ms = Some(100);
-    c
-}
 
 fn decode_store(entries: Vec<(Vec<u8>, Vec<u8>)>) -> BTreeMap<String, Sum> {
     entries.into_iter().map(|(k, v)| (String::from_utf8(k).unwrap(), serde_json::from_slice(&v).unwrap())).collect()
@@ -31,7 +22,7 @@ fn total_count(app: &KafkaStreams, store: &str) -> i64 {
 
 #[test]
 fn rebalance_moves_state_and_results_stay_exact() {
-    let mock = mock_cluster(&[("in", 4), ("out", 4), ("rb-sums-changelog", 4)]);
+    let mock = mock_cluster(&[("in", 4), ("out", 4), ("rb-sums-changelog", 4), ("rb-commits", 4)]);
     let bs = mock.bootstrap_servers();
     let records = input(20_000);
     let p = producer(&bs);
@@ -43,13 +34,13 @@ fn rebalance_moves_state_and_results_stay_exact() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = KafkaStreams::new(
         sum_topology("in", "out").unwrap(),
-        alos(config(&bs, "rb", d1.path())),
+        config(&bs, "rb", d1.path()),
         StreamsMetrics::default(),
     )
     .unwrap();
     let mut b = KafkaStreams::new(
         sum_topology("in", "out").unwrap(),
-        alos(config(&bs, "rb", d2.path())),
+        config(&bs, "rb", d2.path()),
         StreamsMetrics::default(),
     )
     .unwrap();
@@ -90,7 +81,7 @@ fn rebalance_moves_state_and_results_stay_exact() {
 
 #[test]
 fn lost_state_directory_is_rebuilt_from_changelog() {
-    let mock = mock_cluster(&[("in", 4), ("out", 4), ("rs-sums-changelog", 4)]);
+    let mock = mock_cluster(&[("in", 4), ("out", 4), ("rs-sums-changelog", 4), ("rs-commits", 4)]);
     let bs = mock.bootstrap_servers();
     let records = input(8_000);
     let p = producer(&bs);
@@ -102,7 +93,7 @@ fn lost_state_directory_is_rebuilt_from_changelog() {
     let before = {
         let mut app = KafkaStreams::new(
             sum_topology("in", "out").unwrap(),
-            alos(config(&bs, "rs", dir.path())),
+            config(&bs, "rs", dir.path()),
             StreamsMetrics::default(),
         )
         .unwrap();
@@ -115,7 +106,7 @@ fn lost_state_directory_is_rebuilt_from_changelog() {
     std::fs::remove_dir_all(dir.path().join("rs")).unwrap();
     let metrics = StreamsMetrics::default();
     let mut app =
-        KafkaStreams::new(sum_topology("in", "out").unwrap(), alos(config(&bs, "rs", dir.path())), metrics.clone())
+        KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rs", dir.path()), metrics.clone())
             .unwrap();
     app.start().unwrap();
     assert!(wait_until(Duration::from_secs(60), || app.is_ready() && app.local_partitions("sums").len() == 4));

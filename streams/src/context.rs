@@ -51,6 +51,25 @@ pub(crate) struct TaskCore {
     pub wall_clock: i64,
     pub schedules: Vec<Schedule>,
     pub metrics: TaskMetrics,
+    /// Outputs emitted for the current input record or punctuation, for output ids.
+    pub out_seq: u32,
+    /// Identifies the current punctuation (node, time) when `meta` is None.
+    pub punctuation: Option<(usize, i64)>,
+}
+
+impl TaskCore {
+    /// A deterministic id for the next output: the input record (or punctuation) that caused
+    /// it plus a sequence number. Replaying the same input yields the same ids, which is what
+    /// lets a recovering task recognise outputs an earlier attempt already wrote.
+    pub(crate) fn output_id(&mut self) -> String {
+        let seq = self.out_seq;
+        self.out_seq += 1;
+        match (&self.meta, self.punctuation) {
+            (Some(m), _) => format!("{}/{}/{}/{seq}", m.topic, m.partition, m.offset),
+            (None, Some((node, ts))) => format!("p/{}/{node}/{ts}/{seq}", self.id),
+            (None, None) => format!("i/{}/{seq}", self.id),
+        }
+    }
 }
 
 /// Handed to `Processor::process`, `init` and `punctuate`.
@@ -165,6 +184,8 @@ impl<'a> ProcessorContext<'a> {
                 out.headers.set(header::SOURCE_OFFSET, meta.offset.to_string());
             }
         }
+        let id = self.core.output_id();
+        out.headers.set(header::OUTPUT_ID, id);
         self.core.out.push(out);
     }
 

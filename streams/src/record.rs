@@ -30,6 +30,8 @@ pub mod header {
     pub const ERROR_CLASS: &str = "finstream.error.class";
     pub const ERROR_MESSAGE: &str = "finstream.error.message";
     pub const ERROR_PROCESSOR: &str = "finstream.error.processor";
+    /// Deterministic id of a derived record (see `TaskCore::output_id`).
+    pub const OUTPUT_ID: &str = "finstream.output.id";
 }
 
 /// A typed record flowing between processors.

@@ -118,6 +118,8 @@ impl Task {
             wall_clock: 0,
             schedules: Vec::new(),
             metrics: TaskMetrics::new(metrics, &names),
+            out_seq: 0,
+            punctuation: None,
         };
         let processors = (0..topology.nodes.len()).map(|_| None).collect();
         Ok(Task {
@@ -161,6 +163,25 @@ impl Task {
         s.backend.apply(entries, Some(next_offset))?;
         self.core.metrics.all.restored_records.with_label_values(&[store]).inc_by(entries.len() as u64);
         Ok(())
+    }
+
+    /// Re-writes `keys` with their committed values (tombstones where absent) at the next
+    /// commit. A recovering task uses it to overwrite changelog records that an unfinished
+    /// attempt left behind, so any later restore ends with the committed values.
+    pub fn rewrite_keys(&mut self, store: &str, keys: impl IntoIterator<Item = Vec<u8>>) -> Result<(), StoreError> {
+        let s = self.core.stores.get_mut(store).ok_or_else(|| StoreError::NotConnected(store.to_string()))?;
+        for k in keys {
+            match s.backend.get(&k)? {
+                Some(v) => s.put(k, v),
+                None => s.delete(k),
+            }
+        }
+        Ok(())
+    }
+
+    /// Input positions to resume from, as recorded by a commit marker.
+    pub fn set_positions(&mut self, positions: impl IntoIterator<Item = (String, i64)>) {
+        self.positions.extend(positions);
     }
 
     /// Wipes unlogged-and-logged stores alike (a checkpoint that cannot be trusted).
@@ -245,6 +266,7 @@ impl Task {
         self.positions.insert(raw.topic.clone(), raw.offset + 1);
         self.core.stream_time = self.core.stream_time.max(raw.timestamp);
         self.core.meta = Some(RecordMeta { topic: raw.topic.clone(), partition: raw.partition, offset: raw.offset });
+        self.core.out_seq = 0;
         let topo = self.core.topology.clone();
         let src = self.source_of_topic[&raw.topic];
         let NodeKind::Source { decoder, .. } = &topo.nodes[src].kind else {
@@ -295,6 +317,7 @@ impl Task {
                 headers.set(header::SOURCE_TOPIC, raw.topic.as_bytes());
                 headers.set(header::SOURCE_PARTITION, raw.partition.to_string());
                 headers.set(header::SOURCE_OFFSET, raw.offset.to_string());
+                headers.set(header::OUTPUT_ID, self.core.output_id());
                 self.core.out.push(OutRecord {
                     topic: dlq,
                     partition: None,
@@ -318,12 +341,15 @@ impl Task {
             let missed = (now - s.next) / s.interval;
             self.core.schedules[i].next = s.next + (missed + 1) * s.interval;
             if let Some(mut p) = self.processors[s.node].take() {
+                self.core.punctuation = Some((s.node, now));
+                self.core.out_seq = 0;
                 let r = p.punctuate(
                     kind,
                     now,
                     &mut ProcessorContext { core: &mut self.core, processors: &mut self.processors, node: s.node },
                 );
                 self.processors[s.node] = Some(p);
+                self.core.punctuation = None;
                 r.map_err(|source| TaskError::Process { task: self.core.id, source })?;
             }
         }

@@ -96,7 +96,7 @@ pub struct SubTopology {
     pub source_topics: Vec<String>,
     pub nodes: Vec<usize>,
     pub stores: Vec<String>,
-    /// Internal repartition topics this sub-topology writes.
+    /// Topics this sub-topology's sinks write (outputs and repartition topics).
     pub sink_topics: Vec<String>,
 }
 
@@ -107,6 +107,8 @@ pub struct Topology {
     stores: Vec<(StoreSpec, Vec<String>)>,
     globals: Vec<GlobalSpec>,
     repartitions: Vec<String>,
+    /// Sink node name → topic it writes (before `application.id` is resolved).
+    sinks: Vec<(String, String)>,
 }
 
 impl Topology {
@@ -187,6 +189,7 @@ impl Topology {
         K: Send + 'static,
         V: Send + 'static,
     {
+        self.sinks.push((name.to_string(), topic.to_string()));
         let (topic, key_serde, value_serde) =
             (topic.to_string(), Arc::new(key_serde) as Arc<dyn Serde<K>>, Arc::new(value_serde) as Arc<dyn Serde<V>>);
         self.add_processor::<K, V, _, _>(
@@ -310,8 +313,8 @@ impl Topology {
                         source_topics.push(t);
                     }
                 }
-                if let Some(r) = self.repartitions.iter().find(|r| format!("{r}-sink") == self.nodes[i].name) {
-                    sink_topics.push(resolve(&repartition_placeholder(r)));
+                if let Some((_, topic)) = self.sinks.iter().find(|(n, _)| *n == self.nodes[i].name) {
+                    sink_topics.push(resolve(topic));
                 }
             }
             let stores = store_nodes
