@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use rdkafka::error::KafkaError;
 use state::{RocksConfig, RocksProvider};
 use streams::murmur2::partition_for_key;
-use streams::store::{prefix_end, KvBackend, MemoryBackend, StoreError};
+use streams::store::{prefix_end, KvBackend, KvPairs, MemoryBackend, StoreError};
 use streams::{BuiltTopology, GlobalStores, StreamsMetrics, TaskError, Topology, TopologyError};
 
 pub use config::{ProcessingGuarantee, StreamsConfig};
@@ -53,6 +53,9 @@ pub enum State {
     NotRunning,
 }
 
+/// Committed backends of local tasks by (store, partition, sub-topology).
+pub(crate) type LocalStores = HashMap<(String, i32, usize), Arc<dyn KvBackend>>;
+
 /// What the threads of one instance share.
 pub(crate) struct Instance {
     pub topology: Arc<BuiltTopology>,
@@ -61,7 +64,7 @@ pub(crate) struct Instance {
     pub globals: Arc<GlobalStores>,
     pub metrics: StreamsMetrics,
     /// Committed backends of local tasks: (store, partition, sub-topology) → backend.
-    pub local_stores: RwLock<HashMap<(String, i32, usize), Arc<dyn KvBackend>>>,
+    pub local_stores: RwLock<LocalStores>,
     pub shutdown: Arc<AtomicBool>,
     /// Threads with an assignment whose tasks are not restored yet.
     pub restoring: AtomicUsize,
@@ -197,7 +200,7 @@ impl KafkaStreams {
     }
 
     /// Committed entries of a store across all local tasks, sorted by key.
-    pub fn scan_local(&self, store: &str, prefix: Option<&[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RuntimeError> {
+    pub fn scan_local(&self, store: &str, prefix: Option<&[u8]>) -> Result<KvPairs, RuntimeError> {
         let local = self.instance.local_stores.read().expect("poisoned");
         let end = prefix.and_then(prefix_end);
         let mut out = Vec::new();

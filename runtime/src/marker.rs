@@ -60,11 +60,19 @@ const META_TIMEOUT: Duration = Duration::from_secs(10);
 /// Number of partitions of `topic`, if it exists.
 pub fn partitions_of(consumer: &BaseConsumer, topic: &str) -> Option<i32> {
     let md = consumer.fetch_metadata(Some(topic), META_TIMEOUT).ok()?;
-    md.topics().iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len() as i32).filter(|n| *n > 0)
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+        .filter(|n| *n > 0)
 }
 
 /// The latest marker of a task, if it ever committed.
-pub fn read_latest(config: &StreamsConfig, topology: &BuiltTopology, id: TaskId) -> Result<Option<Marker>, RuntimeError> {
+pub fn read_latest(
+    config: &StreamsConfig,
+    topology: &BuiltTopology,
+    id: TaskId,
+) -> Result<Option<Marker>, RuntimeError> {
     let consumer = restore_consumer(config, "markers")?;
     let topic = commit_topic(&config.application_id);
     let Some(n) = partitions_of(&consumer, &topic) else { return Ok(None) };
@@ -73,7 +81,8 @@ pub fn read_latest(config: &StreamsConfig, topology: &BuiltTopology, id: TaskId)
     consume_to_end(&consumer, &[(topic, id.partition % n, 0)], |m| {
         if m.key() == Some(key.as_bytes()) {
             if let Some(v) = m.payload() {
-                latest = Some(serde_json::from_slice(v).map_err(|e| RuntimeError::Restore(format!("corrupt marker: {e}")))?);
+                latest =
+                    Some(serde_json::from_slice(v).map_err(|e| RuntimeError::Restore(format!("corrupt marker: {e}")))?);
             }
         }
         Ok(())

@@ -104,7 +104,12 @@ impl ThreadState {
         let n = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(5))
             .ok()
-            .and_then(|md| md.topics().iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len() as i32))
+            .and_then(|md| {
+                md.topics()
+                    .iter()
+                    .find(|t| t.name() == topic && t.error().is_none())
+                    .map(|t| t.partitions().len() as i32)
+            })
             .filter(|n| *n > 0);
         self.partition_counts.insert(topic.to_string(), n);
         n
@@ -163,7 +168,9 @@ impl ThreadState {
         if eos {
             self.write_markers(consumer, positions, &delivered)?;
             if offsets.count() > 0 {
-                let cgm = consumer.group_metadata().ok_or_else(|| RuntimeError::Commit("no consumer group metadata".into()))?;
+                let cgm = consumer
+                    .group_metadata()
+                    .ok_or_else(|| RuntimeError::Commit("no consumer group metadata".into()))?;
                 retry(|| self.producer.send_offsets_to_transaction(&offsets, &cgm, TXN_TIMEOUT))?;
             }
             retry(|| self.producer.commit_transaction(TXN_TIMEOUT))?;
@@ -217,7 +224,8 @@ impl ThreadState {
                     }
                 }
             }
-            let mut pending: Vec<String> = self.written.get(&id).map(|w| w.iter().cloned().collect()).unwrap_or_default();
+            let mut pending: Vec<String> =
+                self.written.get(&id).map(|w| w.iter().cloned().collect()).unwrap_or_default();
             pending.sort();
             m.pending_ids = pending;
             let value = serde_json::to_vec(&*m).map_err(|e| RuntimeError::Commit(e.to_string()))?;

@@ -32,18 +32,12 @@ fn rebalance_moves_state_and_results_stay_exact() {
     }
     p.flush(Duration::from_secs(10)).unwrap();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = KafkaStreams::new(
-        sum_topology("in", "out").unwrap(),
-        config(&bs, "rb", d1.path()),
-        StreamsMetrics::default(),
-    )
-    .unwrap();
-    let mut b = KafkaStreams::new(
-        sum_topology("in", "out").unwrap(),
-        config(&bs, "rb", d2.path()),
-        StreamsMetrics::default(),
-    )
-    .unwrap();
+    let mut a =
+        KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rb", d1.path()), StreamsMetrics::default())
+            .unwrap();
+    let mut b =
+        KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rb", d2.path()), StreamsMetrics::default())
+            .unwrap();
     a.start().unwrap();
     b.start().unwrap();
     // Both instances own some partitions once the group has settled.
@@ -106,8 +100,7 @@ fn lost_state_directory_is_rebuilt_from_changelog() {
     std::fs::remove_dir_all(dir.path().join("rs")).unwrap();
     let metrics = StreamsMetrics::default();
     let mut app =
-        KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rs", dir.path()), metrics.clone())
-            .unwrap();
+        KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rs", dir.path()), metrics.clone()).unwrap();
     app.start().unwrap();
     assert!(wait_until(Duration::from_secs(60), || app.is_ready() && app.local_partitions("sums").len() == 4));
     assert_eq!(app.scan_local("sums", None).unwrap(), before, "rebuilt stores equal the stores before");

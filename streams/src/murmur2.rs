@@ -45,7 +45,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 
 /// The partition the Java producer picks for a non-null key.
 pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
-    ((murmur2(key) & 0x7fff_ffff) % partitions.max(1)) as i32
+    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
 }
 
 #[cfg(test)]
@@ -55,14 +55,13 @@ mod tests {
     /// Reference values from the Java client's `UtilsTest.testMurmur2`.
     #[test]
     fn matches_java_client() {
-        let cases: [(&[u8], i32); 7] = [
+        let cases: [(&[u8], i32); 6] = [
             (b"21", -973_932_308),
             (b"foobar", -790_332_482),
             (b"a-little-bit-long-string", -985_981_536),
             (b"a-little-bit-longer-string", -1_486_304_829),
             (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
             (b"abc", 479_470_107),
-            (&[b'a', b'b', b'c'], 479_470_107),
         ];
         for (input, expected) in cases {
             assert_eq!(murmur2(input), expected, "{:?}", std::str::from_utf8(input));

@@ -32,6 +32,8 @@ pub enum StoreError {
 
 /// One stored entry: `None` marks a deletion (a tombstone in the changelog).
 pub type Entry = (Vec<u8>, Option<Vec<u8>>);
+/// Key-value pairs in key order.
+pub type KvPairs = Vec<(Vec<u8>, Vec<u8>)>;
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
 
 /// Committed, durable key-value bytes for one store of one task.
@@ -56,10 +58,13 @@ pub trait BackendProvider: Send + Sync {
     fn open(&self, task: &str, store: &str) -> Result<Arc<dyn KvBackend>, StoreError>;
 }
 
+/// Data and changelog checkpoint.
+type MemoryState = (BTreeMap<Vec<u8>, Vec<u8>>, Option<i64>);
+
 /// In-memory backend for the test driver and for stores declared without persistence.
 #[derive(Default)]
 pub struct MemoryBackend {
-    inner: RwLock<(BTreeMap<Vec<u8>, Vec<u8>>, Option<i64>)>,
+    inner: RwLock<MemoryState>,
 }
 
 impl KvBackend for MemoryBackend {
@@ -140,7 +145,7 @@ impl CachedStore {
     }
 
     /// Merged view of committed and dirty entries in `[from, to)`, in key order.
-    pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<KvPairs, StoreError> {
         let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         for item in self.backend.range(from, to)? {
             let (k, v) = item?;
@@ -217,7 +222,7 @@ impl<K: 'static, V: 'static> KeyValueStore<'_, K, V> {
         self.decode_all(self.store.range(None, None)?)
     }
 
-    fn decode_all(&self, raw: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<(K, V)>, StoreError> {
+    fn decode_all(&self, raw: KvPairs) -> Result<Vec<(K, V)>, StoreError> {
         raw.into_iter()
             .map(|(k, v)| {
                 let key = self.key_serde.deserialize(&self.store.name, &k).map_err(|e| self.err(e))?;

@@ -9,7 +9,10 @@ fn input(n: usize) -> Vec<(String, i64, i64)> {
     (0..n).map(|i| (format!("{}-{}", ["a", "b", "c"][i % 3], i % 17), (i % 11) as i64, i as i64 * 10)).collect()
 }
 
-fn run_sum(config: DriverConfig, records: &[(String, i64, i64)]) -> (Vec<(String, Sum)>, Vec<(String, Sum)>, usize) {
+/// (outputs sorted by key and count, final store, crashes performed)
+type SumRun = (Vec<(String, Sum)>, Vec<(String, Sum)>, usize);
+
+fn run_sum(config: DriverConfig, records: &[(String, i64, i64)]) -> SumRun {
     let topo = sum_topology("in", "out").unwrap().build("app").unwrap();
     let mut d = TopologyTestDriver::new(topo, config).unwrap();
     for (k, v, ts) in records {

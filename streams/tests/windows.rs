@@ -45,12 +45,15 @@ fn topology(windows: TimeWindows, emit: EmitStrategy) -> Topology {
     t
 }
 
+/// (window totals, late records, late-record metric)
+type WindowRun = (Vec<(String, i64, i64, i64)>, Vec<(String, i64)>, u64);
+
 fn run(
     windows: TimeWindows,
     emit: EmitStrategy,
     input: &[(&str, i64, i64)],
     crashes: Vec<(usize, Crash)>,
-) -> (Vec<(String, i64, i64, i64)>, Vec<(String, i64)>, u64) {
+) -> WindowRun {
     let topo = topology(windows, emit).build("w").unwrap();
     let mut d =
         TopologyTestDriver::new(topo, DriverConfig { partitions: 2, commit_every: 2, crashes, ..Default::default() })
