@@ -73,13 +73,15 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<AppConfig> {
     };
     let mut table: toml::Table = toml::from_str(&text).context("parsing configuration")?;
     apply_env(&mut table, std::env::vars().filter(|(k, _)| k.starts_with("FINSTREAM_") && k != "FINSTREAM_CONFIG"));
-    let mut unknown = Vec::new();
-    let config: AppConfig = serde_ignored::deserialize(toml::Value::Table(table), |p| unknown.push(p.to_string()))
-        .context("invalid configuration")?;
+    // `flatten` hides unknown keys from serde, so the top level is checked against the
+    // engine's own field names (nested tables deny unknown fields themselves).
+    let known = serde_json::to_value(StreamsConfig::default()).context("listing configuration keys")?;
+    let known: Vec<&String> = known.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    let unknown: Vec<&String> = table.keys().filter(|k| k.as_str() != "example" && !known.contains(k)).collect();
     if !unknown.is_empty() {
-        bail!("unknown configuration keys: {}", unknown.join(", "));
+        bail!("unknown configuration keys: {}", unknown.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
     }
-    Ok(config)
+    toml::Value::Table(table).try_into().context("invalid configuration")
 }
 
 #[cfg(test)]
