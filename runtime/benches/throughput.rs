@@ -6,7 +6,8 @@
 //!    hand-written transactional consume→produce passthrough (BaseConsumer + BaseProducer, same
 //!    commit interval) over the same input topic.
 //!
-//! Run: `cargo bench -p runtime --bench throughput` (BENCH_RECORDS=n to change the size).
+//! Run: `cargo bench --profile dev -p runtime --bench throughput` (BENCH_RECORDS=n to change the
+//! size); without `--profile dev` it builds everything in release mode first.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -45,15 +45,7 @@ fn aborted_transaction_visibility_to_read_committed() {
     p.flush(Duration::from_secs(5)).unwrap();
     p.abort_transaction(Duration::from_secs(5)).unwrap();
     p.begin_transaction().unwrap();
-    p.send(BaseRecord::to("t").key("k").payload("committed")).unwrap();
-    p.commit_transaction(Duration::from_secs(5)).unwrap();
-    let out = read_committed(&bs, "t", 1, 1, Duration::from_secs(5));
-    let values: Vec<String> = out.iter().map(|(_, _, v)| String::from_utf8(v.clone()).unwrap()).collect();
-    if real {
-        assert_eq!(values, vec!["committed".to_string()]);
-    } else {
-        assert_eq!(values.len(), 11, "the mock shows uncommitted records to read_committed readers: {values:?}");
-    }
+    commit_one_and_check_visibility(&p, &bs, real);
 }
 
 #[test]
@@ -68,9 +60,15 @@ fn fenced_transaction_visibility_to_read_committed() {
     std::mem::forget(old); // like a SIGKILLed process: no abort, no close
     let new = txn_producer(&bs, "y");
     new.begin_transaction().unwrap();
-    new.send(BaseRecord::to("t").key("k").payload("committed")).unwrap();
-    new.commit_transaction(Duration::from_secs(5)).unwrap();
-    let out = read_committed(&bs, "t", 1, 1, Duration::from_secs(5));
+    commit_one_and_check_visibility(&new, &bs, real);
+}
+
+/// Commits one record in the open transaction of `p`, then checks what read_committed sees
+/// after the 10 uncommitted records written before it.
+fn commit_one_and_check_visibility(p: &BaseProducer, bs: &str, real: bool) {
+    p.send(BaseRecord::to("t").key("k").payload("committed")).unwrap();
+    p.commit_transaction(Duration::from_secs(5)).unwrap();
+    let out = read_committed(bs, "t", 1, 1, Duration::from_secs(5));
     let values: Vec<String> = out.iter().map(|(_, _, v)| String::from_utf8(v.clone()).unwrap()).collect();
     if real {
         assert_eq!(values, vec!["committed".to_string()]);
