@@ -218,6 +218,11 @@ impl<K: 'static, V: 'static> KeyValueStore<'_, K, V> {
         self.decode_all(self.store.range(Some(&p), end.as_deref())?)
     }
 
+    /// Entries whose serialized keys lie in `[from, to)` (for serdes that preserve order).
+    pub fn range_bytes(&mut self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<(K, V)>, StoreError> {
+        self.decode_all(self.store.range(from, to)?)
+    }
+
     pub fn all(&mut self) -> Result<Vec<(K, V)>, StoreError> {
         self.decode_all(self.store.range(None, None)?)
     }

@@ -233,7 +233,9 @@ where
         let open = Self::open_store_name(&self.store);
         let due: Vec<(i64, Windowed<K>)> = {
             let mut idx = ctx.kv_store::<(i64, Windowed<K>), ()>(&open)?;
-            idx.all()?.into_iter().map(|(k, _)| k).take_while(|(end, _)| end + self.windows.grace <= now).collect()
+            // Keys start with the end time, order-preserving: scan only windows due to close.
+            let upper = (((now - self.windows.grace).saturating_add(1) as u64) ^ (1 << 63)).to_be_bytes();
+            idx.range_bytes(None, Some(&upper))?.into_iter().map(|(k, _)| k).collect()
         };
         for (end, w) in due {
             let value = ctx.window_store::<K, A>(&self.store)?.get(&w.key, w.start)?;
