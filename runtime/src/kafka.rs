@@ -109,11 +109,3 @@ pub fn send<C: ProducerContext<DeliveryOpaque = usize>>(
         }
     }
 }
-
-/// Flushes outstanding records, serving delivery callbacks.
-pub fn flush<C: ProducerContext<DeliveryOpaque = usize>>(
-    producer: &BaseProducer<C>,
-    timeout: Duration,
-) -> Result<(), KafkaError> {
-    producer.flush(timeout)
-}

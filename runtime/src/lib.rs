@@ -183,12 +183,6 @@ impl KafkaStreams {
         self.state = State::NotRunning;
     }
 
-    /// The partition (and so the task) owning `key` in sub-topology of `store`, using the
-    /// Java client's murmur2 partitioner over the number of input partitions.
-    pub fn partition_for(&self, key: &[u8], partitions: i32) -> i32 {
-        partition_for_key(key, partitions)
-    }
-
     /// Committed value of `key` in a local store, if this instance owns the key's partition.
     pub fn get_local(&self, store: &str, key: &[u8], partitions: i32) -> Result<Option<Option<Vec<u8>>>, RuntimeError> {
         let p = partition_for_key(key, partitions);

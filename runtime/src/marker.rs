@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Headers as _;
 use rdkafka::Message;
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,7 @@ pub fn tp_key(topic: &str, partition: i32) -> String {
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Number of partitions of `topic`, if it exists.
-pub fn partitions_of(consumer: &BaseConsumer, topic: &str) -> Option<i32> {
+pub fn partitions_of<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str) -> Option<i32> {
     let md = consumer.fetch_metadata(Some(topic), META_TIMEOUT).ok()?;
     md.topics()
         .iter()

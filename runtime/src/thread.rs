@@ -19,7 +19,7 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use streams::{Task, TaskConfig, TaskId};
 
-use crate::kafka::{client_config, flush, send, to_raw, DeliveryTracker};
+use crate::kafka::{client_config, send, to_raw, DeliveryTracker};
 use crate::marker::{self, tp_key, Marker};
 use crate::restore::restore_task;
 use crate::{Instance, RuntimeError};
@@ -97,20 +97,14 @@ impl ConsumerContext for ThreadContext {
 }
 
 impl ThreadState {
+    /// Partition count of an output topic, looked up once: a topic missing now (a dead-letter
+    /// topic before its first record) stays unpartitioned here until tasks are recreated,
+    /// rather than costing a metadata request per record.
     fn partitions(&mut self, consumer: &BaseConsumer<ThreadContext>, topic: &str) -> Option<i32> {
-        if let Some(Some(n)) = self.partition_counts.get(topic) {
-            return Some(*n);
+        if let Some(n) = self.partition_counts.get(topic) {
+            return *n;
         }
-        let n = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(5))
-            .ok()
-            .and_then(|md| {
-                md.topics()
-                    .iter()
-                    .find(|t| t.name() == topic && t.error().is_none())
-                    .map(|t| t.partitions().len() as i32)
-            })
-            .filter(|n| *n > 0);
+        let n = marker::partitions_of(consumer, topic);
         self.partition_counts.insert(topic.to_string(), n);
         n
     }
@@ -122,14 +116,19 @@ impl ThreadState {
         for id in ids {
             let outputs = self.tasks.get_mut(&id).expect("task exists").take_output();
             for mut out in outputs {
-                if out.partition.is_none() {
-                    if let (Some(k), Some(n)) = (out.key.clone(), self.partitions(consumer, &out.topic)) {
-                        out.partition = Some(streams::murmur2::partition_for_key(&k, n));
+                if out.partition.is_none() && out.key.is_some() {
+                    if let (Some(n), Some(k)) = (self.partitions(consumer, &out.topic), &out.key) {
+                        out.partition = Some(streams::murmur2::partition_for_key(k, n));
                     }
                 }
                 if let Some(written) = self.written.get_mut(&id) {
                     let out_id = out.headers.get_str(streams::record::header::OUTPUT_ID).unwrap_or_default();
-                    if written.remove(out_id) {
+                    let skip = written.remove(out_id);
+                    // Once every earlier output was seen again, stop checking ids.
+                    if written.is_empty() {
+                        self.written.remove(&id);
+                    }
+                    if skip {
                         continue;
                     }
                 }
@@ -160,7 +159,7 @@ impl ThreadState {
             }
             positions.push((*id, plan.offsets.into_iter().map(|(t, _, o)| (t, o)).collect()));
         }
-        flush(&self.producer, TXN_TIMEOUT)?;
+        self.producer.flush(TXN_TIMEOUT)?;
         if let Some(failure) = self.producer.context().take_failure() {
             return Err(RuntimeError::Commit(failure));
         }
@@ -239,7 +238,7 @@ impl ThreadState {
             };
             send(&self.producer, &rec, MARKER_SENDER)?;
         }
-        flush(&self.producer, TXN_TIMEOUT)?;
+        self.producer.flush(TXN_TIMEOUT)?;
         self.producer.context().take();
         if let Some(failure) = self.producer.context().take_failure() {
             return Err(RuntimeError::Commit(failure));
@@ -267,6 +266,7 @@ impl ThreadState {
         let mut local = self.instance.local_stores.write().expect("poisoned");
         self.markers.clear();
         self.written.clear();
+        self.partition_counts.clear();
         for (id, mut task) in std::mem::take(&mut self.tasks) {
             task.close();
             local.retain(|(_, p, sub), _| !(*p == id.partition && *sub == id.subtopology));
