@@ -12,7 +12,6 @@ use common::*;
 use rand::{Rng, SeedableRng};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::Producer;
 use runtime::KafkaStreams;
 use streams::examples::{sum_topology, Sum};
 use streams::StreamsMetrics;
@@ -84,10 +83,7 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     let bs = mock.bootstrap_servers();
     let records = input(RECORDS);
     let p = producer(&bs);
-    for (k, v, ts) in &records {
-        produce(&p, "in", k, &v.to_be_bytes(), *ts);
-    }
-    p.flush(Duration::from_secs(30)).unwrap();
+    produce_all(&p, "in", &records);
 
     let state = tempfile::tempdir().unwrap();
     let watcher: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &bs).create().unwrap();

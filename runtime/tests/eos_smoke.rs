@@ -3,7 +3,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rdkafka::producer::Producer;
 use runtime::KafkaStreams;
 use streams::examples::sum_topology;
 use streams::StreamsMetrics;
@@ -14,10 +13,7 @@ fn exactly_once_sum_end_to_end() {
     let bs = mock.bootstrap_servers();
     let records = input(5000);
     let p = producer(&bs);
-    for (k, v, ts) in &records {
-        produce(&p, "in", k, &v.to_be_bytes(), *ts);
-    }
-    p.flush(Duration::from_secs(10)).unwrap();
+    produce_all(&p, "in", &records);
     let dir = tempfile::tempdir().unwrap();
     let mut app = KafkaStreams::new(
         sum_topology("in", "out").unwrap(),

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
-use rdkafka::producer::Producer;
 use runtime::KafkaStreams;
 use streams::examples::{regroup_topology, sum_topology, Sum};
 use streams::StreamsMetrics;
@@ -27,10 +26,7 @@ fn rebalance_moves_state_and_results_stay_exact() {
     let records = input(20_000);
     let p = producer(&bs);
     let (first, second) = records.split_at(10_000);
-    for (k, v, ts) in first {
-        produce(&p, "in", k, &v.to_be_bytes(), *ts);
-    }
-    p.flush(Duration::from_secs(10)).unwrap();
+    produce_all(&p, "in", first);
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a =
         KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rb", d1.path()), StreamsMetrics::default())
@@ -51,10 +47,7 @@ fn rebalance_moves_state_and_results_stay_exact() {
     );
     // One instance leaves; the survivor takes over its partitions and restores their state.
     b.close().unwrap();
-    for (k, v, ts) in second {
-        produce(&p, "in", k, &v.to_be_bytes(), *ts);
-    }
-    p.flush(Duration::from_secs(10)).unwrap();
+    produce_all(&p, "in", second);
     assert!(
         wait_until(Duration::from_secs(90), || a.local_partitions("sums").len() == 4
             && total_count(&a, "sums") == 20_000),
@@ -79,10 +72,7 @@ fn lost_state_directory_is_rebuilt_from_changelog() {
     let bs = mock.bootstrap_servers();
     let records = input(8_000);
     let p = producer(&bs);
-    for (k, v, ts) in &records {
-        produce(&p, "in", k, &v.to_be_bytes(), *ts);
-    }
-    p.flush(Duration::from_secs(10)).unwrap();
+    produce_all(&p, "in", &records);
     let dir = tempfile::tempdir().unwrap();
     let before = {
         let mut app = KafkaStreams::new(
@@ -124,10 +114,7 @@ fn repartition_and_global_table() {
     produce(&p, "factors", "b", &10i64.to_be_bytes(), 0);
     produce(&p, "factors", "c", &3i64.to_be_bytes(), 0);
     let records = input(6_000);
-    for (k, v, ts) in &records {
-        produce(&p, "in", k, &v.to_be_bytes(), *ts);
-    }
-    p.flush(Duration::from_secs(10)).unwrap();
+    produce_all(&p, "in", &records);
     let dir = tempfile::tempdir().unwrap();
     let mut app = KafkaStreams::new(
         regroup_topology("in", "factors", "out").unwrap(),

@@ -8,7 +8,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use runtime::StreamsConfig;
 
@@ -60,6 +60,14 @@ pub fn produce(p: &BaseProducer, topic: &str, key: &str, value: &[u8], ts: i64) 
             Err((e, _)) => panic!("produce failed: {e}"),
         }
     }
+}
+
+/// Produces `(key, i64 value, timestamp)` records and waits until all are delivered.
+pub fn produce_all(p: &BaseProducer, topic: &str, records: &[(String, i64, i64)]) {
+    for (k, v, ts) in records {
+        produce(p, topic, k, &v.to_be_bytes(), *ts);
+    }
+    p.flush(Duration::from_secs(30)).expect("input delivered");
 }
 
 /// Reads a topic with read_committed from the beginning until `expected` records arrived (or
