@@ -5,6 +5,7 @@ pub mod config;
 mod kafka;
 pub mod marker;
 mod restore;
+pub mod schema_store;
 mod thread;
 mod topics;
 
@@ -20,6 +21,7 @@ use streams::store::{prefix_end, KvBackend, KvPairs, MemoryBackend, StoreError};
 use streams::{BuiltTopology, GlobalStores, StreamsMetrics, TaskError, Topology, TopologyError};
 
 pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use schema_store::KafkaSchemaStore;
 
 /// Errors of the runtime, tagged by cause so callers know whether a restart can help.
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,10 @@ use crate::restore::restore_task;
 use crate::{Instance, RuntimeError};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause before redoing work after a retriable failure; doubles up to the maximum while the
+/// failure persists, so an outage costs little CPU and recovery is quick.
+const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub(crate) struct ThreadState {
     instance: Arc<Instance>,
@@ -409,6 +413,7 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
     consumer.subscribe(&topics.iter().map(|s| s.as_str()).collect::<Vec<_>>())?;
     let commit_interval = Duration::from_millis(config.commit_interval_ms());
     let mut last_commit = Instant::now();
+    let mut retry_backoff = Duration::ZERO;
     let mut last_lag = Instant::now();
     let result = loop {
         if instance.shutdown.load(Ordering::Relaxed) {
@@ -475,16 +480,30 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
             state.send_outputs(&consumer)
         })();
         if let Err(e) = step {
-            break Err(e);
+            let RuntimeError::Task(te) = &e else { break Err(e) };
+            let Some(reason) = te.retriable_reason() else { break Err(e) };
+            // Not the records' fault (e.g. the schema registry is down): redo from the last commit
+            // after a pause instead of dead-lettering good records or stopping the thread.
+            instance.metrics.retries.with_label_values(&[reason]).inc();
+            retry_backoff = (retry_backoff * 2).clamp(RETRY_BACKOFF_MIN, RETRY_BACKOFF_MAX);
+            tracing::warn!(error = %te, backoff_ms = retry_backoff.as_millis() as u64, "retriable failure; rewinding to the last commit");
+            std::thread::sleep(retry_backoff);
+            if let Err(e) = state.abort().and_then(|_| rewind(state, &consumer)) {
+                break Err(e);
+            }
+            continue;
         }
         if last_commit.elapsed() >= commit_interval {
-            if let Err(e) = state.commit(&consumer) {
-                if !is_abortable(&e) {
-                    break Err(e);
-                }
-                tracing::warn!(error = %e, "commit failed; aborting and rewinding to the last commit");
-                if let Err(e) = state.abort().and_then(|_| rewind(state, &consumer)) {
-                    break Err(e);
+            match state.commit(&consumer) {
+                Ok(()) => retry_backoff = Duration::ZERO,
+                Err(e) => {
+                    if !is_abortable(&e) {
+                        break Err(e);
+                    }
+                    tracing::warn!(error = %e, "commit failed; aborting and rewinding to the last commit");
+                    if let Err(e) = state.abort().and_then(|_| rewind(state, &consumer)) {
+                        break Err(e);
+                    }
                 }
             }
             last_commit = Instant::now();

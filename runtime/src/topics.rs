@@ -51,35 +51,9 @@ pub(crate) fn ensure_internal_topics(config: &StreamsConfig, topology: &BuiltTop
             }
         }
     }
-    let missing: Vec<&(String, i32, bool)> = wanted.iter().filter(|(t, _, _)| !existing.contains_key(t)).collect();
-    if !missing.is_empty() {
-        let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
-        let new: Vec<NewTopic<'_>> = missing
-            .iter()
-            .map(|(t, p, compact)| {
-                let nt = NewTopic::new(t, *p, TopicReplication::Fixed(-1));
-                if *compact {
-                    nt.set("cleanup.policy", "compact")
-                } else {
-                    nt
-                }
-            })
-            .collect();
-        let opts = AdminOptions::new()
-            .operation_timeout(Some(Duration::from_secs(10)))
-            .request_timeout(Some(Duration::from_secs(10)));
-        let rt = futures_lite_block_on(admin.create_topics(&new, &opts));
-        match rt {
-            Ok(results) => {
-                for r in results {
-                    if let Err((topic, code)) = r {
-                        tracing::warn!(%topic, error = %code, "could not create internal topic; relying on the broker to auto-create it");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "CreateTopics not available; relying on broker auto-creation"),
-        }
-    }
+    let missing: Vec<(String, i32, bool)> =
+        wanted.iter().filter(|(t, _, _)| !existing.contains_key(t)).cloned().collect();
+    create_topics(config, &missing)?;
     let after = partition_counts(config)?;
     for (t, p, _) in &wanted {
         if let Some(actual) = after.get(t) {
@@ -87,6 +61,48 @@ pub(crate) fn ensure_internal_topics(config: &StreamsConfig, topology: &BuiltTop
                 tracing::warn!(topic = %t, expected = p, actual, "internal topic partition count differs from its inputs");
             }
         }
+    }
+    Ok(())
+}
+
+/// Creates a compacted topic unless it exists (the registry's `_schemas`).
+pub(crate) fn create_compacted(config: &StreamsConfig, topic: &str, partitions: i32) -> Result<(), RuntimeError> {
+    if partition_counts(config)?.contains_key(topic) {
+        return Ok(());
+    }
+    create_topics(config, &[(topic.to_string(), partitions, true)])
+}
+
+/// Asks the broker to create `(name, partitions, compacted)` topics; a broker that refuses is
+/// logged, not fatal, because auto-creation may still provide them.
+fn create_topics(config: &StreamsConfig, topics: &[(String, i32, bool)]) -> Result<(), RuntimeError> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(t, p, compact)| {
+            let nt = NewTopic::new(t, *p, TopicReplication::Fixed(-1));
+            if *compact {
+                nt.set("cleanup.policy", "compact")
+            } else {
+                nt
+            }
+        })
+        .collect();
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
+    match futures_lite_block_on(admin.create_topics(&new, &opts)) {
+        Ok(results) => {
+            for r in results {
+                if let Err((topic, code)) = r {
+                    tracing::warn!(%topic, error = %code, "could not create topic; relying on the broker to auto-create it");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "CreateTopics not available; relying on broker auto-creation"),
     }
     Ok(())
 }

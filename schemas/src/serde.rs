@@ -121,7 +121,7 @@ fn unknown_id(id: u32) -> SerdeError {
 }
 
 fn registry_error(e: RegistryError) -> SerdeError {
-    SerdeError::new(reason::REGISTRY_UNAVAILABLE, e.to_string())
+    SerdeError::retriable(reason::REGISTRY_UNAVAILABLE, e.to_string())
 }
 
 impl<T: AvroRecord> Serde<T> for AvroSerde<T> {

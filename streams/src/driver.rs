@@ -92,7 +92,12 @@ pub struct TopologyTestDriver {
     wall_clock: i64,
     /// Number of crashes performed so far (tests assert the crashes really happened).
     pub crashes_done: usize,
+    /// Times uncommitted work was abandoned and redone after a retriable error.
+    pub retries_done: usize,
 }
+
+/// Consecutive retriable failures after which `run` gives up and returns the error.
+const MAX_CONSECUTIVE_RETRIES: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -126,6 +131,7 @@ impl TopologyTestDriver {
             seq: 0,
             wall_clock: 0,
             crashes_done: 0,
+            retries_done: 0,
         };
         d.start_tasks()?;
         Ok(d)
@@ -232,15 +238,28 @@ impl TopologyTestDriver {
 
     /// Processes until no task has work, committing every `commit_every` records and at the end.
     pub fn run(&mut self) -> Result<(), DriverError> {
-        loop {
+        let mut consecutive_retries = 0;
+        'rounds: loop {
             let mut progressed = false;
             let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
             for id in ids {
                 self.fetch(id);
                 loop {
                     let task = self.tasks.get_mut(&id).expect("task exists");
-                    if !task.process_next(self.wall_clock)? {
-                        break;
+                    match task.process_next(self.wall_clock) {
+                        Ok(true) => consecutive_retries = 0,
+                        Ok(false) => break,
+                        // As the runtime does: drop the uncommitted work and redo it from the last
+                        // commit (the runtime also backs off; the driver's clock is virtual).
+                        Err(e) if e.is_retriable() && consecutive_retries < MAX_CONSECUTIVE_RETRIES => {
+                            let reason = e.retriable_reason().unwrap_or_default();
+                            self.metrics.retries.with_label_values(&[reason]).inc();
+                            consecutive_retries += 1;
+                            self.retries_done += 1;
+                            self.restart_from_commit()?;
+                            continue 'rounds;
+                        }
+                        Err(e) => return Err(e.into()),
                     }
                     self.uncommitted.extend(task.take_output());
                     progressed = true;
@@ -281,9 +300,14 @@ impl TopologyTestDriver {
             Crash::AfterTransactionCommit => self.commit(true)?,
             Crash::WipeState => self.provider.backends.lock().expect("poisoned").clear(),
         }
+        self.crashes_done += 1;
+        self.restart_from_commit()
+    }
+
+    /// Forgets uncommitted output and recreates the tasks from committed state and offsets.
+    fn restart_from_commit(&mut self) -> Result<(), DriverError> {
         self.uncommitted.clear();
         self.since_commit = 0;
-        self.crashes_done += 1;
         self.start_tasks()
     }
 

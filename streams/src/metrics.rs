@@ -21,6 +21,7 @@ pub struct StreamsMetrics {
     pub cache_misses: IntCounterVec,
     pub late_records: IntCounterVec,
     pub dead_letters: IntCounterVec,
+    pub retries: IntCounterVec,
     pub consumer_lag: IntGaugeVec,
     pub events: IntCounterVec,
     pub records_produced: IntCounterVec,
@@ -125,6 +126,12 @@ impl StreamsMetrics {
                 "finstream_dead_letters_total",
                 "Records sent to a dead-letter topic (or skipped) by reason",
                 &["topic", "reason"],
+            ),
+            retries: counter(
+                r,
+                "finstream_retries_total",
+                "Times uncommitted work was abandoned and redone after a passing failure, by reason",
+                &["reason"],
             ),
             consumer_lag: gauge(
                 r,

@@ -20,11 +20,15 @@ pub enum PunctuationType {
 /// Why processing a record failed, tagged with who is at fault, which decides what happens:
 /// `Data` errors are the input's fault (a retry cannot help), so the record goes to the
 /// configured handler (dead-letter topic by default) and processing continues; `Internal`
-/// errors are ours or the environment's and stop the task.
+/// errors are ours and stop the task; `Retriable` errors are the environment's (a dependency
+/// that is down): the engine abandons the uncommitted work, backs off and processes the same
+/// records again, so no record is dead-lettered for someone else's outage.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error("{reason}: {message}")]
     Data { reason: String, message: String },
+    #[error("{reason} (will retry): {message}")]
+    Retriable { reason: String, message: String },
     #[error("state store: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -39,7 +43,7 @@ impl ProcessError {
     /// Short class used in dead-letter headers and metric labels.
     pub fn class(&self) -> &str {
         match self {
-            ProcessError::Data { reason, .. } => reason,
+            ProcessError::Data { reason, .. } | ProcessError::Retriable { reason, .. } => reason,
             ProcessError::Store(_) => "store_error",
             ProcessError::Internal(_) => "internal_error",
         }
@@ -48,7 +52,11 @@ impl ProcessError {
 
 impl From<SerdeError> for ProcessError {
     fn from(e: SerdeError) -> Self {
-        ProcessError::Data { reason: e.reason, message: e.message }
+        if e.retriable {
+            ProcessError::Retriable { reason: e.reason, message: e.message }
+        } else {
+            ProcessError::Data { reason: e.reason, message: e.message }
+        }
     }
 }
 

@@ -9,16 +9,26 @@ use std::marker::PhantomData;
 /// Why a record could not be turned into a value (or back). `reason` is a short, stable,
 /// snake_case class (`bad_magic_byte`, `unknown_schema_id`, `invalid_amount`, ...) that goes
 /// into dead-letter headers and metric labels; `message` is for humans.
+///
+/// `retriable` marks failures that are not the record's fault (a schema registry that cannot be
+/// reached): the engine must not dead-letter such a record but retry it later.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct SerdeError {
     pub reason: String,
     pub message: String,
+    pub retriable: bool,
 }
 
 impl SerdeError {
+    /// A failure caused by the bytes themselves: retrying cannot help.
     pub fn new(reason: impl Into<String>, message: impl Into<String>) -> Self {
-        SerdeError { reason: reason.into(), message: message.into() }
+        SerdeError { reason: reason.into(), message: message.into(), retriable: false }
+    }
+
+    /// A failure of something the serde depends on; the same bytes may decode later.
+    pub fn retriable(reason: impl Into<String>, message: impl Into<String>) -> Self {
+        SerdeError { reason: reason.into(), message: message.into(), retriable: true }
     }
 }
 
@@ -27,6 +37,17 @@ impl SerdeError {
 pub trait Serde<T>: Send + Sync + 'static {
     fn serialize(&self, topic: &str, value: &T) -> Result<Vec<u8>, SerdeError>;
     fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<T, SerdeError>;
+}
+
+/// A shared serde serves several sources, sinks and stores: registry-backed serdes cache schema
+/// ids and resolved readers, and sharing one keeps those caches in one place.
+impl<T, S: Serde<T> + ?Sized> Serde<T> for std::sync::Arc<S> {
+    fn serialize(&self, topic: &str, value: &T) -> Result<Vec<u8>, SerdeError> {
+        (**self).serialize(topic, value)
+    }
+    fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<T, SerdeError> {
+        (**self).deserialize(topic, bytes)
+    }
 }
 
 /// UTF-8 strings as Kafka's StringSerializer writes them (keys of every finstream topic).

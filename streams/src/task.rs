@@ -43,6 +43,22 @@ pub enum TaskError {
     },
 }
 
+impl TaskError {
+    /// The failure is the environment's and passes (see [`ProcessError::Retriable`]): abandon the
+    /// uncommitted work and process it again after a pause.
+    pub fn is_retriable(&self) -> bool {
+        self.retriable_reason().is_some()
+    }
+
+    /// The reason class of a retriable failure, for the `finstream_retries_total` label.
+    pub fn retriable_reason(&self) -> Option<&str> {
+        match self {
+            TaskError::Process { source: ProcessError::Retriable { reason, .. }, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
 /// What a commit must write before the transaction commits.
 #[derive(Debug, Default)]
 pub struct CommitPlan {

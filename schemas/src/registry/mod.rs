@@ -3,12 +3,15 @@
 
 mod compat;
 mod embedded;
+#[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "server")]
 pub mod server;
 mod store;
 
 pub use compat::{check_compatibility, CompatibilityLevel};
 pub use embedded::{EmbeddedRegistry, VersionSel};
+#[cfg(feature = "http")]
 pub use http::HttpRegistry;
 pub use store::{MemorySchemaStore, SchemaRecord, SchemaStore, StoreRecord};
 

@@ -1,0 +1,271 @@
+//! The event contract wired through a real topology on the Kafka protocol: every dead-letter
+//! class reaches `<topic>-dlq` with its reason while valid records pass, a schema registry outage
+//! is retried instead of dead-lettered, and the embedded registry's `_schemas` topic keeps ids
+//! across a restart.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers as _;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use runtime::{KafkaSchemaStore, KafkaStreams};
+use rust_decimal::Decimal;
+use schemas::registry::{CompatibilityLevel, EmbeddedRegistry, RegisteredSchema, RegistryError, SchemaRegistry};
+use schemas::{
+    reason, wire, AvroRecord, AvroSerde, Category, Channel, TimestampMillis, TransactionEvent, TransactionKind,
+    TransactionStatus,
+};
+use serde_json::Value as J;
+use streams::record::header;
+use streams::serde::Serde;
+use streams::{ProcessError, Processor, ProcessorContext, Record, StreamsMetrics, StringSerde, Topology};
+
+struct Pass;
+
+impl Processor<String, TransactionEvent> for Pass {
+    fn process(
+        &mut self,
+        record: Record<String, TransactionEvent>,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
+        ctx.forward(record)
+    }
+}
+
+/// `transactions` → decode + validate → `transactions-valid`.
+fn topology(registry: Arc<dyn SchemaRegistry>) -> Topology {
+    let serde = Arc::new(AvroSerde::<TransactionEvent>::new(registry));
+    let mut t = Topology::new();
+    t.add_source::<String, TransactionEvent>("in", &["transactions"], StringSerde, serde.clone())
+        .unwrap()
+        .add_processor("pass", || Pass, &["in"])
+        .unwrap()
+        .add_sink::<String, TransactionEvent>("out", "transactions-valid", StringSerde, serde, &["pass"])
+        .unwrap();
+    t
+}
+
+fn tx(i: usize) -> TransactionEvent {
+    TransactionEvent {
+        transaction_id: format!("tx-{i}"),
+        account_id: format!("acc-{}", i % 7),
+        user_id: format!("user-{}", i % 7),
+        kind: TransactionKind::Payment,
+        amount: Decimal::new(1234 + i as i64, 2),
+        currency: "EUR".into(),
+        status: TransactionStatus::Completed,
+        category: Category::Groceries,
+        counterparty_account_id: None,
+        merchant: None,
+        goal_id: None,
+        channel: Channel::Card,
+        location: None,
+        occurred_at: TimestampMillis(1_790_000_000_000 + i as i64),
+    }
+}
+
+/// Registers a variant of the TransactionEvent schema, edited by `edit`, and returns its id.
+fn variant(reg: &EmbeddedRegistry, edit: impl FnOnce(&mut Vec<J>)) -> u32 {
+    let mut v: J = serde_json::from_str(TransactionEvent::contract().json).unwrap();
+    edit(v["fields"].as_array_mut().unwrap());
+    reg.register("transactions-value", &v.to_string()).unwrap()
+}
+
+fn read_all(bs: &str, topic: &str, expected: usize, wait: Duration) -> Vec<(String, Vec<u8>, Vec<(String, Vec<u8>)>)> {
+    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", bs)
+        .set("group.id", "contract-reader")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + wait;
+    while out.len() < expected && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let headers = m
+                .headers()
+                .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+                .unwrap_or_default();
+            out.push((
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                m.payload().unwrap_or_default().to_vec(),
+                headers,
+            ));
+        }
+    }
+    out
+}
+
+fn header_of<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a str {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| std::str::from_utf8(v).unwrap()).unwrap_or("")
+}
+
+#[test]
+fn every_bad_class_is_dead_lettered_and_valid_records_pass() {
+    let mock = mock_cluster(&[
+        ("transactions", 1),
+        ("transactions-valid", 1),
+        ("transactions-dlq", 1),
+        ("dlq-app-commits", 1),
+    ]);
+    let bs = mock.bootstrap_servers();
+    let reg = Arc::new(EmbeddedRegistry::in_memory());
+    let writer = AvroSerde::<TransactionEvent>::new(reg.clone());
+    reg.set_level(None, CompatibilityLevel::None).unwrap();
+    let amount_as_string =
+        variant(&reg, |f| f.iter_mut().filter(|f| f["name"] == "amount").for_each(|f| f["type"] = "string".into()));
+    let without_currency = variant(&reg, |f| f.retain(|f| f["name"] != "currency"));
+    let good_id = writer.writer_id("transactions").unwrap();
+    let good = |i| writer.serialize("transactions", &tx(i)).unwrap();
+
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        (reason::BAD_MAGIC_BYTE, b"not avro at all".to_vec()),
+        (reason::BAD_MAGIC_BYTE, {
+            let mut b = good(100);
+            b[0] = 1;
+            b
+        }),
+        (reason::UNKNOWN_SCHEMA_ID, wire::frame(9999, &good(101)[5..])),
+        (reason::AVRO_DECODE, wire::frame(good_id, &[0xff; 7])),
+        (reason::SCHEMA_RESOLUTION, wire::frame(amount_as_string, &[0])),
+        (reason::MISSING_FIELD, wire::frame(without_currency, &[0])),
+        (reason::NEGATIVE_AMOUNT, {
+            let t = TransactionEvent { amount: Decimal::new(-500, 2), ..tx(102) };
+            writer.serialize("transactions", &t).unwrap()
+        }),
+        (
+            reason::UNKNOWN_CURRENCY,
+            writer.serialize("transactions", &TransactionEvent { currency: "XYZ".into(), ..tx(103) }).unwrap(),
+        ),
+        (reason::TRANSFER_WITHOUT_COUNTERPARTY, {
+            let t = TransactionEvent { kind: TransactionKind::Transfer, ..tx(104) };
+            writer.serialize("transactions", &t).unwrap()
+        }),
+    ];
+    // Valid records before, between and after the bad ones.
+    let p = producer(&bs);
+    let mut valid = 0;
+    for (i, (_, bytes)) in bad.iter().enumerate() {
+        for j in 0..3 {
+            produce(&p, "transactions", "acc", &good(i * 3 + j), 1_790_000_000_000);
+            valid += 1;
+        }
+        produce(&p, "transactions", "acc", bytes, 1_790_000_000_000);
+    }
+    rdkafka::producer::Producer::flush(&p, Duration::from_secs(10)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut app =
+        KafkaStreams::new(topology(reg.clone()), config(&bs, "dlq-app", dir.path()), StreamsMetrics::default())
+            .unwrap();
+    app.start().unwrap();
+    let out = read_all(&bs, "transactions-valid", valid, Duration::from_secs(60));
+    let dlq = read_all(&bs, "transactions-dlq", bad.len(), Duration::from_secs(60));
+    assert_eq!(app.state(), runtime::State::Running, "{:?}", app.error());
+
+    // Every valid record passed, decoded intact.
+    let reader = AvroSerde::<TransactionEvent>::new(reg.clone());
+    let passed: Vec<TransactionEvent> =
+        out.iter().map(|(_, v, _)| reader.deserialize("transactions-valid", v).unwrap()).collect();
+    assert_eq!(passed, (0..valid).map(tx).collect::<Vec<_>>());
+    // Every bad record is in the dead-letter topic, unchanged, with its reason and origin.
+    assert_eq!(dlq.len(), bad.len());
+    for (i, ((expected_reason, bytes), (key, value, headers))) in bad.iter().zip(&dlq).enumerate() {
+        assert_eq!(header_of(headers, header::ERROR_CLASS), *expected_reason, "bad record {i}");
+        assert!(!header_of(headers, header::ERROR_MESSAGE).is_empty());
+        assert_eq!(header_of(headers, header::SOURCE_TOPIC), "transactions");
+        assert_eq!(header_of(headers, header::SOURCE_PARTITION), "0");
+        assert_eq!(header_of(headers, header::SOURCE_OFFSET), (i * 4 + 3).to_string());
+        assert_eq!((key.as_str(), value), ("acc", bytes));
+    }
+    let metrics = app.metrics().render();
+    for (r, _) in &bad {
+        let n = bad.iter().filter(|(x, _)| x == r).count();
+        let line = format!("finstream_dead_letters_total{{reason=\"{r}\",topic=\"transactions\"}} {n}");
+        assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
+    }
+    app.close().unwrap();
+}
+
+/// A registry that is unreachable for its first `failures` id lookups.
+struct Flaky {
+    inner: Arc<EmbeddedRegistry>,
+    failures: AtomicUsize,
+}
+
+impl SchemaRegistry for Flaky {
+    fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        self.inner.register(subject, schema)
+    }
+    fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(RegistryError::Transport("connection refused".into()));
+        }
+        self.inner.schema_by_id(id)
+    }
+    fn latest(&self, subject: &str) -> Result<RegisteredSchema, RegistryError> {
+        self.inner.latest(subject)
+    }
+}
+
+#[test]
+fn registry_outage_is_retried_not_dead_lettered() {
+    let mock = mock_cluster(&[
+        ("transactions", 1),
+        ("transactions-valid", 1),
+        ("transactions-dlq", 1),
+        ("retry-app-commits", 1),
+    ]);
+    let bs = mock.bootstrap_servers();
+    let reg = Arc::new(EmbeddedRegistry::in_memory());
+    let writer = AvroSerde::<TransactionEvent>::new(reg.clone());
+    let p = producer(&bs);
+    for i in 0..50 {
+        produce(&p, "transactions", "acc", &writer.serialize("transactions", &tx(i)).unwrap(), 1_790_000_000_000);
+    }
+    rdkafka::producer::Producer::flush(&p, Duration::from_secs(10)).unwrap();
+    let flaky = Arc::new(Flaky { inner: reg.clone(), failures: AtomicUsize::new(3) });
+    let dir = tempfile::tempdir().unwrap();
+    let mut app =
+        KafkaStreams::new(topology(flaky.clone()), config(&bs, "retry-app", dir.path()), StreamsMetrics::default())
+            .unwrap();
+    app.start().unwrap();
+    let out = read_all(&bs, "transactions-valid", 50, Duration::from_secs(60));
+    assert_eq!(app.state(), runtime::State::Running, "{:?}", app.error());
+    assert_eq!(out.len(), 50);
+    assert_eq!(flaky.failures.load(Ordering::SeqCst), 0, "the outage happened");
+    let metrics = app.metrics().render();
+    assert!(metrics.contains("finstream_retries_total{reason=\"registry_unavailable\"} 3"), "{metrics}");
+    assert!(!metrics.contains("finstream_dead_letters_total{"), "nothing dead-lettered:\n{metrics}");
+    app.close().unwrap();
+    assert!(read_all(&bs, "transactions-dlq", 1, Duration::from_secs(2)).is_empty());
+}
+
+#[test]
+fn schemas_topic_keeps_ids_versions_and_config_across_restart() {
+    let mock = mock_cluster(&[]);
+    let bs = mock.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&bs, "registry", dir.path());
+    let store = Arc::new(KafkaSchemaStore::open(&cfg, "_schemas").unwrap());
+    let first = EmbeddedRegistry::open(store).unwrap();
+    let tx_id = first.register("transactions-value", TransactionEvent::contract().json).unwrap();
+    let bal_id = first.register("account-balances-value", schemas::BalanceUpdated::contract().json).unwrap();
+    first.set_level(Some("transactions-value"), CompatibilityLevel::Full).unwrap();
+    drop(first);
+
+    let reopened = EmbeddedRegistry::open(Arc::new(KafkaSchemaStore::open(&cfg, "_schemas").unwrap())).unwrap();
+    assert_eq!(reopened.register("transactions-value", TransactionEvent::contract().json).unwrap(), tx_id);
+    assert_eq!(reopened.schema_by_id(bal_id).unwrap(), schemas::BalanceUpdated::contract().json);
+    assert_eq!(reopened.subject_level("transactions-value"), Some(CompatibilityLevel::Full));
+    let next = reopened.register("budget-alerts-value", schemas::BudgetAlert::contract().json).unwrap();
+    assert!(next > tx_id.max(bal_id), "new ids continue after the restored ones");
+}
