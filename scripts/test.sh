@@ -4,4 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/finstream/target}
 scripts/setup.sh
+# Python's confluent-kafka is the outside client of the interoperability test
+# (finstream/tests/python_interop.rs); it lives in a venv beside the target directory.
+venv=${FINSTREAM_VENV:-$HOME/.cache/finstream/venv}
+if ! "$venv/bin/python" -c "import confluent_kafka, fastavro" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "confluent-kafka[avro,schemaregistry]==2.16.0"
+fi
+export PYTHON="$venv/bin/python"
 cargo test --workspace --locked "$@"
