@@ -8,6 +8,8 @@ use anyhow::{bail, Context};
 use runtime::StreamsConfig;
 use serde::Deserialize;
 
+use crate::registry::RegistryConfig;
+
 /// The whole configuration file. Later sections (query service, registry) join here.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -16,7 +18,12 @@ pub struct AppConfig {
     pub streams: StreamsConfig,
     /// Topics of the example topology that `run` executes at this stage.
     pub example: ExampleConfig,
+    /// `[schema_registry]`: an outside registry's URL, or the embedded one's listener and topic.
+    pub schema_registry: RegistryConfig,
 }
+
+/// Tables of the file besides the engine's own keys.
+const SECTIONS: &[&str] = &["example", "schema_registry"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -77,7 +84,8 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<AppConfig> {
     // engine's own field names (nested tables deny unknown fields themselves).
     let known = serde_json::to_value(StreamsConfig::default()).context("listing configuration keys")?;
     let known: Vec<&String> = known.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-    let unknown: Vec<&String> = table.keys().filter(|k| k.as_str() != "example" && !known.contains(k)).collect();
+    let unknown: Vec<&String> =
+        table.keys().filter(|k| !SECTIONS.contains(&k.as_str()) && !known.contains(k)).collect();
     if !unknown.is_empty() {
         bail!("unknown configuration keys: {}", unknown.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
     }
