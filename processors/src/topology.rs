@@ -108,9 +108,12 @@ pub enum UserInput {
     Goal(GoalEvent),
 }
 
+/// Maps a record to zero or one records.
+type MapFn<K, V, K2, V2> = fn(Record<K, V>) -> Option<Record<K2, V2>>;
+
 /// Stateless re-key / wrap step: `f` maps a record to zero or one records for every child.
 struct MapProcessor<K, V, K2, V2> {
-    f: fn(Record<K, V>) -> Option<Record<K2, V2>>,
+    f: MapFn<K, V, K2, V2>,
 }
 
 impl<K, V, K2, V2> Processor<K, V> for MapProcessor<K, V, K2, V2>
