@@ -1,0 +1,171 @@
+//! Balances (keyed by account): a running balance per account from every COMPLETED leg, a
+//! `BalanceUpdated` per applied leg, LOW_BALANCE when crossing below the threshold, and a bounded
+//! lineage of applied legs. Two processors share the stores: `balances` applies the leg on
+//! `account_id` (read from `transactions`), `balance-credits` the credit leg of a TRANSFER (read
+//! from the `transfer-credits` repartition topic, keyed by the counterparty account).
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use schemas::{BalanceUpdated, Notification, TimestampMillis, TransactionEvent};
+use serde::{Deserialize, Serialize};
+use streams::{ProcessError, Processor, ProcessorContext, PunctuationType, Record};
+
+use crate::dedupe::{leg_key, Dedupe};
+use crate::legs::{credit_leg, debit_leg, Leg};
+use crate::topology::{nodes, stores, Shared};
+use crate::{fx, notifications};
+
+/// Value of the `balances` store (key: account_id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceState {
+    pub account_id: String,
+    /// Owner, learned from transactions whose `account_id` is this account; `""` while unknown.
+    pub user_id: String,
+    /// Currency of the first applied leg.
+    pub currency: String,
+    pub balance: Decimal,
+    /// Legs applied to this account.
+    pub applied_count: i64,
+    pub last_transaction_id: String,
+    /// `occurred_at` of the last applied leg (epoch millis).
+    pub updated_at: i64,
+}
+
+/// One applied leg in the `balance-lineage` store (key: account_id, value: newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineageEntry {
+    pub transaction_id: String,
+    pub leg: Leg,
+    /// Signed amount in the account's currency (after conversion).
+    pub amount: Decimal,
+    pub balance_after: Decimal,
+    pub occurred_at: i64,
+}
+
+impl BalanceState {
+    pub fn to_event(&self) -> BalanceUpdated {
+        BalanceUpdated {
+            account_id: self.account_id.clone(),
+            user_id: self.user_id.clone(),
+            balance: self.balance,
+            currency: self.currency.clone(),
+            last_transaction_id: self.last_transaction_id.clone(),
+            applied_count: self.applied_count,
+            updated_at: TimestampMillis(self.updated_at),
+        }
+    }
+}
+
+/// Applies one kind of leg (`Debit`: the leg on `account_id`; `Credit`: a transfer's credit leg).
+pub struct BalancesProcessor {
+    shared: Arc<Shared>,
+    leg: Leg,
+    dedupe: Dedupe,
+}
+
+impl BalancesProcessor {
+    pub fn new(shared: Arc<Shared>, leg: Leg) -> Self {
+        let dedupe = shared.dedupe(stores::BALANCES_DEDUPE);
+        BalancesProcessor { shared, leg, dedupe }
+    }
+}
+
+impl Processor<String, TransactionEvent> for BalancesProcessor {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
+        // One purge schedule per task is enough: both processors share the dedupe store.
+        if self.leg == Leg::Debit {
+            self.dedupe.schedule(ctx);
+        }
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        record: Record<String, TransactionEvent>,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
+        let tx = &record.value;
+        let mv = match self.leg {
+            Leg::Debit => debit_leg(tx),
+            Leg::Credit => credit_leg(tx),
+        };
+        let Some(mv) = mv else { return Ok(()) };
+        let key = leg_key(&mv.account_id, &tx.transaction_id, mv.leg);
+        if self.dedupe.seen(ctx, &key)? {
+            return Ok(());
+        }
+        let at = tx.occurred_at.0;
+        let mut state =
+            ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.get(&mv.account_id)?.unwrap_or_else(|| {
+                BalanceState {
+                    account_id: mv.account_id.clone(),
+                    user_id: String::new(),
+                    currency: tx.currency.clone(),
+                    balance: Decimal::ZERO,
+                    applied_count: 0,
+                    last_transaction_id: String::new(),
+                    updated_at: at,
+                }
+            });
+        // Everything fallible about the record comes before any write.
+        let magnitude = fx::convert(&self.shared.tables, ctx, mv.signed_amount.abs(), &tx.currency, &state.currency)?;
+        let amount = if mv.signed_amount.is_sign_negative() { -magnitude } else { magnitude };
+        let before = state.balance;
+        let after = before.checked_add(amount).ok_or_else(|| {
+            ProcessError::data(fx::CONVERSION_OVERFLOW, format!("balance of {} overflows", mv.account_id))
+        })?;
+        if mv.leg == Leg::Debit {
+            state.user_id = tx.user_id.clone();
+        }
+        state.balance = after;
+        state.applied_count += 1;
+        state.last_transaction_id = tx.transaction_id.clone();
+        state.updated_at = at;
+
+        let threshold = self.shared.config.low_balance_threshold;
+        ctx.forward_to(nodes::BALANCES_SINK, Record::new(mv.account_id.clone(), state.to_event(), at))?;
+        if before >= threshold && after < threshold {
+            let n = notifications::low_balance(
+                &state.user_id,
+                &mv.account_id,
+                &tx.transaction_id,
+                mv.leg,
+                after,
+                threshold,
+                &state.currency,
+                at,
+            );
+            ctx.forward_to::<String, Notification>(
+                nodes::BALANCE_NOTIFICATIONS_SINK,
+                Record::new(state.user_id.clone(), n, at),
+            )?;
+        }
+
+        let mut lineage = ctx.kv_store::<String, Vec<LineageEntry>>(stores::BALANCE_LINEAGE)?;
+        let mut entries = lineage.get(&mv.account_id)?.unwrap_or_default();
+        entries.insert(
+            0,
+            LineageEntry {
+                transaction_id: tx.transaction_id.clone(),
+                leg: mv.leg,
+                amount,
+                balance_after: after,
+                occurred_at: at,
+            },
+        );
+        entries.truncate(self.shared.config.lineage_len);
+        lineage.put(&mv.account_id, &entries)?;
+        ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.put(&mv.account_id, &state)?;
+        self.dedupe.remember(ctx, &key, at)
+    }
+
+    fn punctuate(
+        &mut self,
+        _kind: PunctuationType,
+        ts: i64,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
+        self.dedupe.purge(ctx, ts).map(drop)
+    }
+}

@@ -1,0 +1,352 @@
+//! The one explicit registration of every processor, store and topic: [`finance_topology`].
+//!
+//! ```text
+//! Sub-topology "accounts" (keyed by account_id)
+//!   transactions ─┬─ to-user (COMPLETED, re-key by user_id) ─> transactions-by-user repartition
+//!                 ├─ to-credit (COMPLETED TRANSFER, re-key by counterparty) ─> transfer-credits repartition
+//!                 └─ balances (leg on account_id) ──┬─> account-balances
+//!   transfer-credits ─ balance-credits (credit leg) ┴─> notifications (LOW_BALANCE)
+//!   stores: balances, balance-lineage, balances-dedupe
+//! Sub-topology "users" (keyed by user_id)
+//!   transactions-by-user ─ user-transactions ─┬─ budgets ─> budget-alerts, notifications
+//!   budgets ─ budget-events ──────────────────┘
+//!                                             └─ goals ─> goal-progress, notifications
+//!   financial-goals ─ goal-events ──────────────┘
+//!   stores: budgets, budgets-dedupe, goals, goals-dedupe
+//! Global stores: exchange-rates, user-profile (raw Avro bytes of their topics)
+//! ```
+//! Every output value is Avro (Confluent wire format); repartition topics and stores are private
+//! and hold JSON.
+
+use std::sync::Arc;
+
+use schemas::registry::SchemaRegistry;
+use schemas::{
+    AvroSerde, BalanceUpdated, BudgetAlert, BudgetEvent, GoalEvent, GoalProgress, Notification, TransactionEvent,
+};
+use streams::{
+    BytesSerde, JsonSerde, ProcessError, Processor, ProcessorContext, Record, Serde, SerdeError, StoreSpec,
+    StringSerde, Topology, TopologyError,
+};
+
+use crate::balances::{BalanceState, BalancesProcessor, LineageEntry};
+use crate::budgets::{BudgetsProcessor, UserBudgets};
+use crate::config::FinanceConfig;
+use crate::dedupe::{Dedupe, DedupeEntry};
+use crate::goals::{GoalsProcessor, UserGoals};
+use crate::legs::{credit_leg, moves_money, Leg};
+use crate::tables::GlobalTables;
+
+/// Store names. They are stable: the query service reads them.
+pub mod stores {
+    /// account_id → [`crate::balances::BalanceState`] (JSON).
+    pub const BALANCES: &str = "balances";
+    /// account_id → `Vec<`[`crate::balances::LineageEntry`]`>`, newest first, at most `lineage_len` (JSON).
+    pub const BALANCE_LINEAGE: &str = "balance-lineage";
+    /// `account|transaction_id|leg` → [`crate::dedupe::DedupeEntry`] (JSON).
+    pub const BALANCES_DEDUPE: &str = "balances-dedupe";
+    /// user_id → [`crate::budgets::UserBudgets`]: budgets, spending, alerts raised (JSON).
+    pub const BUDGETS: &str = "budgets";
+    /// `user|transaction_id` → [`crate::dedupe::DedupeEntry`] (JSON).
+    pub const BUDGETS_DEDUPE: &str = "budgets-dedupe";
+    /// user_id → [`crate::goals::UserGoals`] (JSON).
+    pub const GOALS: &str = "goals";
+    /// `user|transaction_id` → [`crate::dedupe::DedupeEntry`] (JSON).
+    pub const GOALS_DEDUPE: &str = "goals-dedupe";
+    /// Global: currency code → raw `ExchangeRate` Avro bytes of the `exchange-rates` topic.
+    pub const EXCHANGE_RATES: &str = "exchange-rates";
+    /// Global: user_id → raw `UserProfile` Avro bytes of the `user-profile` topic.
+    pub const USER_PROFILES: &str = "user-profile";
+}
+
+/// Node names (processors, sinks, repartitions).
+pub mod nodes {
+    pub const TRANSACTIONS_SOURCE: &str = "transactions-source";
+    pub const TO_USER: &str = "to-user";
+    pub const TO_CREDIT: &str = "to-credit";
+    pub const BALANCES: &str = "balances";
+    /// Repartition name: topic `<app>-transfer-credits-repartition`, keyed by counterparty.
+    pub const TRANSFER_CREDITS: &str = "transfer-credits";
+    pub const BALANCE_CREDITS: &str = "balance-credits";
+    pub const BALANCES_SINK: &str = "account-balances-sink";
+    pub const BALANCE_NOTIFICATIONS_SINK: &str = "balance-notifications-sink";
+    /// Repartition name: topic `<app>-transactions-by-user-repartition`, keyed by user_id.
+    pub const TRANSACTIONS_BY_USER: &str = "transactions-by-user";
+    pub const USER_TRANSACTIONS: &str = "user-transactions";
+    pub const BUDGETS_SOURCE: &str = "budgets-source";
+    pub const BUDGET_EVENTS: &str = "budget-events";
+    pub const GOALS_SOURCE: &str = "goals-source";
+    pub const GOAL_EVENTS: &str = "goal-events";
+    pub const BUDGETS: &str = "budgets";
+    pub const GOALS: &str = "goals";
+    pub const BUDGET_ALERTS_SINK: &str = "budget-alerts-sink";
+    pub const GOAL_PROGRESS_SINK: &str = "goal-progress-sink";
+    pub const USER_NOTIFICATIONS_SINK: &str = "user-notifications-sink";
+}
+
+/// What every processor of the topology shares: the configuration and the global-table readers.
+pub struct Shared {
+    pub config: FinanceConfig,
+    pub tables: GlobalTables,
+}
+
+impl Shared {
+    pub fn dedupe(&self, store: &'static str) -> Dedupe {
+        Dedupe {
+            store,
+            retention_ms: self.config.dedupe_retention_ms,
+            purge_interval_ms: self.config.dedupe_purge_interval_ms,
+        }
+    }
+}
+
+/// Input of the user-keyed processors: a re-keyed transaction or an event of the user's own topics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserInput {
+    Transaction(TransactionEvent),
+    Budget(BudgetEvent),
+    Goal(GoalEvent),
+}
+
+/// Maps a record to zero or one records.
+type MapFn<K, V, K2, V2> = fn(Record<K, V>) -> Option<Record<K2, V2>>;
+
+/// Stateless re-key / wrap step: `f` maps a record to zero or one records for every child.
+struct MapProcessor<K, V, K2, V2> {
+    f: MapFn<K, V, K2, V2>,
+}
+
+impl<K, V, K2, V2> Processor<K, V> for MapProcessor<K, V, K2, V2>
+where
+    K: Send + 'static,
+    V: Send + 'static,
+    K2: Clone + Send + 'static,
+    V2: Clone + Send + 'static,
+{
+    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
+        match (self.f)(record) {
+            Some(r) => ctx.forward(r),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Gives the record to `budgets` and to `goals` independently: a data error of one (e.g. a
+/// missing rate for a goal's currency) does not keep the other from applying the record. The
+/// first data error is returned afterwards, so the record is dead-lettered with its reason.
+struct FanOut;
+
+impl Processor<String, UserInput> for FanOut {
+    fn process(
+        &mut self,
+        record: Record<String, UserInput>,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
+        let mut first: Option<ProcessError> = None;
+        for child in [nodes::BUDGETS, nodes::GOALS] {
+            match ctx.forward_to(child, record.clone()) {
+                Ok(()) => {}
+                Err(e @ ProcessError::Data { .. }) => {
+                    first.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+fn to_user(r: Record<String, TransactionEvent>) -> Option<Record<String, TransactionEvent>> {
+    if !moves_money(&r.value) {
+        return None;
+    }
+    let user = r.value.user_id.clone();
+    Some(r.with_key(user))
+}
+
+fn to_credit(r: Record<String, TransactionEvent>) -> Option<Record<String, TransactionEvent>> {
+    let leg = credit_leg(&r.value)?;
+    Some(r.with_key(leg.account_id))
+}
+
+fn wrap_tx(r: Record<String, TransactionEvent>) -> Option<Record<String, UserInput>> {
+    let v = UserInput::Transaction(r.value.clone());
+    Some(r.with_value(v))
+}
+
+fn wrap_budget(r: Record<String, BudgetEvent>) -> Option<Record<String, UserInput>> {
+    let v = UserInput::Budget(r.value.clone());
+    Some(r.with_value(v))
+}
+
+fn wrap_goal(r: Record<String, GoalEvent>) -> Option<Record<String, UserInput>> {
+    let v = UserInput::Goal(r.value.clone());
+    Some(r.with_value(v))
+}
+
+fn json<T: serde::Serialize + serde::de::DeserializeOwned + 'static>() -> JsonSerde<T> {
+    JsonSerde::default()
+}
+
+/// JSON for repartition topics (private to the application); `Clone`, as `add_repartition` needs.
+struct RepartitionJson<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Clone for RepartitionJson<T> {
+    fn clone(&self) -> Self {
+        RepartitionJson(std::marker::PhantomData)
+    }
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> Serde<T> for RepartitionJson<T> {
+    fn serialize(&self, topic: &str, value: &T) -> Result<Vec<u8>, SerdeError> {
+        JsonSerde::<T>::default().serialize(topic, value)
+    }
+    fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<T, SerdeError> {
+        JsonSerde::<T>::default().deserialize(topic, bytes)
+    }
+}
+
+fn repartition_json<T>() -> RepartitionJson<T> {
+    RepartitionJson(std::marker::PhantomData)
+}
+
+/// Builds the finance topology. Build it with `Topology::build(application_id)`; repartition
+/// topics are `<application_id>-transfer-credits-repartition` and
+/// `<application_id>-transactions-by-user-repartition`. Store names are in [`stores`].
+pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) -> Result<Topology, TopologyError> {
+    let t = &cfg.topics;
+    let shared = Arc::new(Shared {
+        config: cfg.clone(),
+        tables: GlobalTables::new(registry.clone(), &t.exchange_rates, &t.user_profiles),
+    });
+    let avro_tx = AvroSerde::<TransactionEvent>::new(registry.clone());
+    let mut top = Topology::new();
+
+    // Global tables (raw bytes, decoded by `tables`).
+    top.add_global_store(
+        StoreSpec::key_value::<String, Vec<u8>>(stores::EXCHANGE_RATES, StringSerde, BytesSerde),
+        &t.exchange_rates,
+    )?
+    .add_global_store(
+        StoreSpec::key_value::<String, Vec<u8>>(stores::USER_PROFILES, StringSerde, BytesSerde),
+        &t.user_profiles,
+    )?;
+
+    // Accounts sub-topology. Children of the source run in this order; the re-keying steps come
+    // first so a data error of `balances` (dead-lettered) does not hold back budgets and goals.
+    top.add_source::<String, TransactionEvent>(nodes::TRANSACTIONS_SOURCE, &[&t.transactions], StringSerde, avro_tx)?
+        .add_processor(nodes::TO_USER, || MapProcessor { f: to_user }, &[nodes::TRANSACTIONS_SOURCE])?
+        .add_processor(nodes::TO_CREDIT, || MapProcessor { f: to_credit }, &[nodes::TRANSACTIONS_SOURCE])?
+        .add_repartition::<String, TransactionEvent>(
+            nodes::TRANSFER_CREDITS,
+            StringSerde,
+            repartition_json(),
+            &[nodes::TO_CREDIT],
+        )?;
+    let s = shared.clone();
+    top.add_processor(
+        nodes::BALANCES,
+        move || BalancesProcessor::new(s.clone(), Leg::Debit),
+        &[nodes::TRANSACTIONS_SOURCE],
+    )?;
+    let s = shared.clone();
+    top.add_processor(
+        nodes::BALANCE_CREDITS,
+        move || BalancesProcessor::new(s.clone(), Leg::Credit),
+        &[nodes::TRANSFER_CREDITS],
+    )?;
+    let balance_procs = [nodes::BALANCES, nodes::BALANCE_CREDITS];
+    top.add_state_store(
+        StoreSpec::key_value::<String, BalanceState>(stores::BALANCES, StringSerde, json()),
+        &balance_procs,
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<String, Vec<LineageEntry>>(stores::BALANCE_LINEAGE, StringSerde, json()),
+        &balance_procs,
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<String, DedupeEntry>(stores::BALANCES_DEDUPE, StringSerde, json()),
+        &balance_procs,
+    )?
+    .add_sink::<String, BalanceUpdated>(
+        nodes::BALANCES_SINK,
+        &t.account_balances,
+        StringSerde,
+        AvroSerde::<BalanceUpdated>::new(registry.clone()),
+        &balance_procs,
+    )?
+    .add_sink::<String, Notification>(
+        nodes::BALANCE_NOTIFICATIONS_SINK,
+        &t.notifications,
+        StringSerde,
+        AvroSerde::<Notification>::new(registry.clone()),
+        &balance_procs,
+    )?;
+
+    // Users sub-topology.
+    top.add_repartition::<String, TransactionEvent>(
+        nodes::TRANSACTIONS_BY_USER,
+        StringSerde,
+        repartition_json(),
+        &[nodes::TO_USER],
+    )?
+    .add_processor(nodes::USER_TRANSACTIONS, || MapProcessor { f: wrap_tx }, &[nodes::TRANSACTIONS_BY_USER])?
+    .add_source::<String, BudgetEvent>(
+        nodes::BUDGETS_SOURCE,
+        &[&t.budgets],
+        StringSerde,
+        AvroSerde::<BudgetEvent>::new(registry.clone()),
+    )?
+    .add_processor(nodes::BUDGET_EVENTS, || MapProcessor { f: wrap_budget }, &[nodes::BUDGETS_SOURCE])?
+    .add_source::<String, GoalEvent>(
+        nodes::GOALS_SOURCE,
+        &[&t.goals],
+        StringSerde,
+        AvroSerde::<GoalEvent>::new(registry.clone()),
+    )?
+    .add_processor(nodes::GOAL_EVENTS, || MapProcessor { f: wrap_goal }, &[nodes::GOALS_SOURCE])?
+    .add_processor("user-fan-out", || FanOut, &[nodes::USER_TRANSACTIONS])?;
+    let s = shared.clone();
+    top.add_processor(
+        nodes::BUDGETS,
+        move || BudgetsProcessor::new(s.clone()),
+        &["user-fan-out", nodes::BUDGET_EVENTS],
+    )?;
+    let s = shared.clone();
+    top.add_processor(nodes::GOALS, move || GoalsProcessor::new(s.clone()), &["user-fan-out", nodes::GOAL_EVENTS])?;
+    top.add_state_store(
+        StoreSpec::key_value::<String, UserBudgets>(stores::BUDGETS, StringSerde, json()),
+        &[nodes::BUDGETS],
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<String, DedupeEntry>(stores::BUDGETS_DEDUPE, StringSerde, json()),
+        &[nodes::BUDGETS],
+    )?
+    .add_state_store(StoreSpec::key_value::<String, UserGoals>(stores::GOALS, StringSerde, json()), &[nodes::GOALS])?
+    .add_state_store(
+        StoreSpec::key_value::<String, DedupeEntry>(stores::GOALS_DEDUPE, StringSerde, json()),
+        &[nodes::GOALS],
+    )?
+    .add_sink::<String, BudgetAlert>(
+        nodes::BUDGET_ALERTS_SINK,
+        &t.budget_alerts,
+        StringSerde,
+        AvroSerde::<BudgetAlert>::new(registry.clone()),
+        &[nodes::BUDGETS],
+    )?
+    .add_sink::<String, GoalProgress>(
+        nodes::GOAL_PROGRESS_SINK,
+        &t.goal_progress,
+        StringSerde,
+        AvroSerde::<GoalProgress>::new(registry.clone()),
+        &[nodes::GOALS],
+    )?
+    .add_sink::<String, Notification>(
+        nodes::USER_NOTIFICATIONS_SINK,
+        &t.notifications,
+        StringSerde,
+        AvroSerde::<Notification>::new(registry),
+        &[nodes::BUDGETS, nodes::GOALS],
+    )?;
+    Ok(top)
+}

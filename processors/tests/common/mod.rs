@@ -1,0 +1,232 @@
+//! Test harness: the finance topology on `TopologyTestDriver` with the real Avro serde and an
+//! in-memory embedded registry.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use processors::balances::{BalanceState, LineageEntry};
+use processors::budgets::UserBudgets;
+use processors::goals::UserGoals;
+use processors::{finance_topology, stores, FinanceConfig};
+use rust_decimal::Decimal;
+use schemas::registry::{EmbeddedRegistry, SchemaRegistry};
+use schemas::*;
+use streams::record::header;
+use streams::{DriverConfig, OutRecord, StringSerde, TopologyTestDriver};
+
+pub const APP: &str = "finance";
+
+pub fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// RFC 3339 → epoch millis.
+pub fn ms(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+}
+
+pub fn txn(
+    id: &str,
+    account: &str,
+    user: &str,
+    kind: TransactionKind,
+    amount: &str,
+    currency: &str,
+    at: &str,
+) -> TransactionEvent {
+    TransactionEvent {
+        transaction_id: id.into(),
+        account_id: account.into(),
+        user_id: user.into(),
+        kind,
+        amount: d(amount),
+        currency: currency.into(),
+        status: TransactionStatus::Completed,
+        category: Category::Groceries,
+        counterparty_account_id: None,
+        merchant: None,
+        goal_id: None,
+        channel: Channel::Online,
+        location: None,
+        occurred_at: TimestampMillis(ms(at)),
+    }
+}
+
+pub fn transfer(
+    id: &str,
+    from: &str,
+    to: &str,
+    user: &str,
+    amount: &str,
+    currency: &str,
+    at: &str,
+) -> TransactionEvent {
+    let mut t = txn(id, from, user, TransactionKind::Transfer, amount, currency, at);
+    t.counterparty_account_id = Some(to.into());
+    t.category = Category::Savings;
+    t
+}
+
+pub fn budget(id: &str, user: &str, category: Category, limit: &str, period: BudgetPeriod, at: &str) -> BudgetEvent {
+    BudgetEvent {
+        budget_id: id.into(),
+        user_id: user.into(),
+        category,
+        limit: d(limit),
+        currency: "USD".into(),
+        period,
+        action: BudgetAction::Set,
+        updated_at: TimestampMillis(ms(at)),
+    }
+}
+
+pub fn goal(kind: GoalEventType, id: &str, user: &str, target: &str, account: Option<&str>, at: &str) -> GoalEvent {
+    GoalEvent {
+        event_type: kind,
+        goal_id: id.into(),
+        user_id: user.into(),
+        name: format!("Goal {id}"),
+        target_amount: d(target),
+        currency: "USD".into(),
+        target_date: None,
+        account_id: account.map(Into::into),
+        occurred_at: TimestampMillis(ms(at)),
+    }
+}
+
+pub struct Harness {
+    pub d: TopologyTestDriver,
+    pub registry: Arc<dyn SchemaRegistry>,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with(FinanceConfig::default(), DriverConfig { partitions: 4, commit_every: 5, ..Default::default() })
+    }
+
+    pub fn with(cfg: FinanceConfig, driver: DriverConfig) -> Self {
+        let registry: Arc<dyn SchemaRegistry> = Arc::new(EmbeddedRegistry::in_memory());
+        let topo = finance_topology(&cfg, registry.clone()).unwrap().build(APP).unwrap();
+        let d = TopologyTestDriver::new(topo, driver).unwrap();
+        Harness { d, registry }
+    }
+
+    fn avro<T: AvroRecord>(&self) -> AvroSerde<T> {
+        AvroSerde::new(self.registry.clone())
+    }
+
+    fn encode<T: AvroRecord>(&self, topic: &str, v: &T) -> Vec<u8> {
+        streams::Serde::serialize(&self.avro::<T>(), topic, v).unwrap()
+    }
+
+    // ---- inputs (processed at once) ----
+    pub fn rate(&mut self, code: &str, usd_rate: &str) {
+        let v = ExchangeRate { currency: code.into(), usd_rate: d(usd_rate), as_of: TimestampMillis(0) };
+        let bytes = self.encode("exchange-rates", &v);
+        self.d.pipe_raw("exchange-rates", Some(code.as_bytes().to_vec()), Some(bytes), 0).unwrap();
+    }
+    pub fn profile(&mut self, user: &str, tz: &str) {
+        let v = UserProfile {
+            user_id: user.into(),
+            base_currency: "USD".into(),
+            timezone: tz.into(),
+            home_country: "US".into(),
+            updated_at: TimestampMillis(0),
+        };
+        let bytes = self.encode("user-profile", &v);
+        self.d.pipe_raw("user-profile", Some(user.as_bytes().to_vec()), Some(bytes), 0).unwrap();
+    }
+    pub fn tx(&mut self, t: &TransactionEvent) {
+        self.append_tx(t);
+        self.d.run().unwrap();
+    }
+    pub fn budget(&mut self, b: &BudgetEvent) {
+        self.append_budget(b);
+        self.d.run().unwrap();
+    }
+    pub fn goal(&mut self, g: &GoalEvent) {
+        self.append_goal(g);
+        self.d.run().unwrap();
+    }
+
+    // ---- inputs (appended only; call `d.run()`) ----
+    pub fn append_tx(&mut self, t: &TransactionEvent) {
+        let bytes = self.encode("transactions", t);
+        self.d.append_raw("transactions", Some(t.account_id.as_bytes().to_vec()), Some(bytes), t.occurred_at.0);
+    }
+    pub fn append_budget(&mut self, b: &BudgetEvent) {
+        let bytes = self.encode("budgets", b);
+        self.d.append_raw("budgets", Some(b.user_id.as_bytes().to_vec()), Some(bytes), b.updated_at.0);
+    }
+    pub fn append_goal(&mut self, g: &GoalEvent) {
+        let bytes = self.encode("financial-goals", g);
+        self.d.append_raw("financial-goals", Some(g.user_id.as_bytes().to_vec()), Some(bytes), g.occurred_at.0);
+    }
+
+    // ---- outputs ----
+    pub fn read<T: AvroRecord>(&self, topic: &str) -> Vec<T> {
+        let vs = self.avro::<T>().without_validation();
+        self.d.read_output::<String, T>(topic, &StringSerde, &vs).into_iter().map(|r| r.value).collect()
+    }
+    pub fn balances_out(&self) -> Vec<BalanceUpdated> {
+        self.read("account-balances")
+    }
+    pub fn alerts(&self) -> Vec<BudgetAlert> {
+        self.read("budget-alerts")
+    }
+    pub fn progress(&self) -> Vec<GoalProgress> {
+        self.read("goal-progress")
+    }
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.read("notifications")
+    }
+    pub fn dlq(&self, topic: &str) -> Vec<OutRecord> {
+        self.d.read_raw(&format!("{topic}-dlq"))
+    }
+    pub fn dlq_reasons(&self, topic: &str) -> Vec<String> {
+        self.dlq(topic).iter().map(|r| r.headers.get_str(header::ERROR_CLASS).unwrap_or("").to_string()).collect()
+    }
+
+    // ---- stores ----
+    pub fn balance(&self, account: &str) -> Option<BalanceState> {
+        self.d
+            .store_all::<String, BalanceState>(stores::BALANCES)
+            .into_iter()
+            .find(|(k, _)| k == account)
+            .map(|(_, v)| v)
+    }
+    pub fn lineage(&self, account: &str) -> Vec<LineageEntry> {
+        self.d
+            .store_all::<String, Vec<LineageEntry>>(stores::BALANCE_LINEAGE)
+            .into_iter()
+            .find(|(k, _)| k == account)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+    pub fn budgets(&self, user: &str) -> UserBudgets {
+        self.d
+            .store_all::<String, UserBudgets>(stores::BUDGETS)
+            .into_iter()
+            .find(|(k, _)| k == user)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+    pub fn goals(&self, user: &str) -> UserGoals {
+        self.d
+            .store_all::<String, UserGoals>(stores::GOALS)
+            .into_iter()
+            .find(|(k, _)| k == user)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+    pub fn all_balances(&self) -> BTreeMap<String, BalanceState> {
+        self.d.store_all::<String, BalanceState>(stores::BALANCES).into_iter().collect()
+    }
+
+    /// `finstream_processor_events_total{processor, event="duplicate"}`.
+    pub fn duplicates(&self, processor: &str) -> u64 {
+        self.d.metrics().events.with_label_values(&[processor, "duplicate"]).get()
+    }
+}
