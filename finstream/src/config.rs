@@ -8,6 +8,8 @@ use anyhow::{bail, Context};
 use runtime::StreamsConfig;
 use serde::Deserialize;
 
+use processors::FinanceConfig;
+
 use crate::registry::RegistryConfig;
 
 /// The whole configuration file. Later sections (query service, registry) join here.
@@ -16,29 +18,14 @@ use crate::registry::RegistryConfig;
 pub struct AppConfig {
     #[serde(flatten)]
     pub streams: StreamsConfig,
-    /// Topics of the example topology that `run` executes at this stage.
-    pub example: ExampleConfig,
+    /// `[finance]`: thresholds, retention and topic names of the money processors.
+    pub finance: FinanceConfig,
     /// `[schema_registry]`: an outside registry's URL, or the embedded one's listener and topic.
     pub schema_registry: RegistryConfig,
 }
 
 /// Tables of the file besides the engine's own keys.
-const SECTIONS: &[&str] = &["example", "schema_registry"];
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExampleConfig {
-    /// Input topic: String keys, big-endian i64 values.
-    pub input: String,
-    /// Output topic: running sums per key as JSON.
-    pub output: String,
-}
-
-impl Default for ExampleConfig {
-    fn default() -> Self {
-        ExampleConfig { input: "numbers".into(), output: "sums".into() }
-    }
-}
+const SECTIONS: &[&str] = &["finance", "schema_registry"];
 
 fn env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {
@@ -107,7 +94,7 @@ mod tests {
             [
                 ("FINSTREAM_APPLICATION_ID".to_string(), "b".to_string()),
                 ("FINSTREAM_KAFKA_SASL_MECHANISM".to_string(), "PLAIN".to_string()),
-                ("FINSTREAM_EXAMPLE__INPUT".to_string(), "in".to_string()),
+                ("FINSTREAM_FINANCE__LINEAGE_LEN".to_string(), "7".to_string()),
             ]
             .into_iter(),
         );
@@ -116,7 +103,7 @@ mod tests {
         assert_eq!(c.streams.num_stream_threads, 2);
         assert_eq!(c.streams.kafka.get("security.protocol").map(String::as_str), Some("SSL"));
         assert_eq!(c.streams.kafka.get("sasl.mechanism").map(String::as_str), Some("PLAIN"));
-        assert_eq!(c.example.input, "in");
+        assert_eq!(c.finance.lineage_len, 7);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `finstream` application: configuration, the schema registry it uses, and (in `main.rs`) the
 //! command line that wires them to the engine.
 
+pub mod app;
 pub mod config;
 pub mod registry;

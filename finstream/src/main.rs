@@ -7,12 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use finstream::config;
-use rdkafka::config::ClientConfig;
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use finstream::{app, config, registry};
 use runtime::KafkaStreams;
-use streams::examples::sum_topology;
 use streams::StreamsMetrics;
 
 #[derive(Parser)]
@@ -22,27 +18,36 @@ struct Cli {
     command: Command,
 }
 
+/// Partitions of every topic on the embedded cluster.
+const DEMO_PARTITIONS: i32 = 4;
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Events per second from the generator.
+    #[arg(long, default_value_t = 50)]
+    rate: u64,
+    /// Number of synthetic users.
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    /// Generator seed: the same seed gives the same events.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Run the pipeline without synthetic traffic, for another producer to feed it.
+    #[arg(long)]
+    no_generator: bool,
+    /// Port of the embedded schema registry (0: any free port).
+    #[arg(long, default_value_t = 8081)]
+    registry_port: u16,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long)]
+    duration_secs: Option<u64>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs everything in one process: an embedded Kafka-protocol cluster, the topology and a
     /// data generator. Ctrl-C stops it.
-    Demo {
-        /// Records per second from the generator.
-        #[arg(long, default_value_t = 200)]
-        rate: u64,
-        /// Number of distinct keys.
-        #[arg(long, default_value_t = 50)]
-        keys: u64,
-        /// Generator seed.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Run the pipeline without synthetic traffic.
-        #[arg(long)]
-        no_generator: bool,
-        /// Stop after this many seconds (default: until Ctrl-C).
-        #[arg(long)]
-        duration_secs: Option<u64>,
-    },
+    Demo(DemoArgs),
     /// Runs the topology against the Kafka cluster in the configuration.
     Run {
         #[arg(long, env = "FINSTREAM_CONFIG")]
@@ -66,9 +71,7 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Demo { rate, keys, seed, no_generator, duration_secs } => {
-            demo(rate, keys, seed, no_generator, duration_secs)
-        }
+        Command::Demo(args) => demo(args),
         Command::Run { config } => run(config),
         Command::Reset { config, yes } => reset(config, yes),
     }
@@ -84,20 +87,23 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
 fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     let config = config::load(path.as_deref())?;
     let stop = stop_flag()?;
-    let mut app = KafkaStreams::new(
-        sum_topology(&config.example.input, &config.example.output)?,
-        config.streams,
-        StreamsMetrics::default(),
-    )?;
+    let registry = registry::start(&config.schema_registry, &config.streams)?;
+    let mut app = app::finance_streams(&config, registry.client.clone(), StreamsMetrics::default())?;
     app.start()?;
     tracing::info!("finstream running; Ctrl-C to stop");
-    while !stop.load(Ordering::SeqCst) {
+    wait(&app, &stop, None)?;
+    app.close()?;
+    Ok(())
+}
+
+/// Blocks until Ctrl-C, the optional deadline, or a failed stream thread.
+fn wait(app: &KafkaStreams, stop: &AtomicBool, deadline: Option<Instant>) -> anyhow::Result<()> {
+    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(200));
         if let Some(e) = app.error() {
             anyhow::bail!("stream thread failed: {e}");
         }
     }
-    app.close()?;
     Ok(())
 }
 
@@ -115,62 +121,33 @@ fn reset(path: Option<PathBuf>, yes: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo(rate: u64, keys: u64, seed: u64, no_generator: bool, duration: Option<u64>) -> anyhow::Result<()> {
+fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let stop = stop_flag()?;
-    let mock = MockCluster::new(1).context("starting the embedded Kafka-protocol cluster")?;
-    for (topic, partitions) in [("numbers", 4), ("sums", 4), ("finstream-demo-sums-changelog", 4)] {
-        mock.create_topic(topic, partitions, 1)?;
-    }
+    let mock = app::embedded_cluster()?;
     let bootstrap = mock.bootstrap_servers();
     let state = std::env::temp_dir().join(format!("finstream-demo-{}", std::process::id()));
-    let config = runtime::StreamsConfig {
-        application_id: "finstream-demo".into(),
-        bootstrap_servers: bootstrap.clone(),
-        state_dir: state.clone(),
-        ..Default::default()
-    };
+    let mut config = config::AppConfig::default();
+    config.streams.application_id = "finstream-demo".into();
+    config.streams.bootstrap_servers = bootstrap.clone();
+    config.streams.state_dir = state.clone();
+    config.schema_registry.listen = format!("127.0.0.1:{}", args.registry_port);
+    mock.create_topic(&config.schema_registry.topic, 1, 1)?;
+    let registry = registry::start(&config.schema_registry, &config.streams)?;
     let metrics = StreamsMetrics::default();
-    let mut app = KafkaStreams::new(sum_topology("numbers", "sums")?, config, metrics.clone())?;
+    let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone())?;
+    app::create_topics(&mock, &runtime::topics::plan(&config.streams, app.topology()), DEMO_PARTITIONS)?;
     app.start()?;
     println!("kafka bootstrap: {bootstrap}");
-    println!("input topic: numbers (key: string, value: big-endian i64)");
-    println!("output topic: sums (key: string, value: JSON running count and total)");
+    println!("schema registry: {}", registry.url.as_deref().unwrap_or_default());
     println!("state dir: {}", state.display());
-    println!("example: kcat -b {bootstrap} -C -t sums -o beginning");
-    let producer: BaseProducer =
-        ClientConfig::new().set("bootstrap.servers", &bootstrap).set("partitioner", "murmur2_random").create()?;
-    let started = Instant::now();
-    let mut sent: u64 = 0;
-    let mut state_rng = seed;
-    let mut last_report = Instant::now();
-    while !stop.load(Ordering::SeqCst) && duration.is_none_or(|d| started.elapsed() < Duration::from_secs(d)) {
-        if !no_generator {
-            let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
-            while sent < due {
-                // xorshift: deterministic for a seed, no dependency needed.
-                state_rng ^= state_rng << 13;
-                state_rng ^= state_rng >> 7;
-                state_rng ^= state_rng << 17;
-                let key = format!("key-{}", state_rng % keys.max(1));
-                let value = ((state_rng >> 20) % 1000) as i64;
-                let _ = producer.send(BaseRecord::to("numbers").key(&key).payload(&value.to_be_bytes()[..]));
-                sent += 1;
-            }
-            producer.poll(Duration::ZERO);
-        }
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            let out = metrics.records_produced.with_label_values(&["sums"]).get();
-            println!("generated {sent}, sums written {out}, commits {}", metrics.commits.get());
-            last_report = Instant::now();
-        }
-        if let Some(e) = app.error() {
-            anyhow::bail!("stream thread failed: {e}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = producer.flush(Duration::from_secs(5));
+    println!(
+        "example: kcat -b {bootstrap} -C -t account-balances -o beginning -s value=avro -r {}",
+        registry.url.as_deref().unwrap_or_default()
+    );
+    let deadline = args.duration_secs.map(|d| Instant::now() + Duration::from_secs(d));
+    let result = wait(&app, &stop, deadline);
     println!("shutting down");
     app.close()?;
     let _ = std::fs::remove_dir_all(&state);
-    Ok(())
+    result
 }

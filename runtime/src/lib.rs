@@ -7,7 +7,7 @@ pub mod marker;
 mod restore;
 pub mod schema_store;
 mod thread;
-mod topics;
+pub mod topics;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -65,6 +65,40 @@ pub(crate) fn ensure_internal_topics(config: &StreamsConfig, topology: &BuiltTop
     Ok(())
 }
 
+/// A topic the application reads or writes, as an operator (or an embedded cluster) creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPlan {
+    pub name: String,
+    /// Changelogs, the commit log and global tables are compacted: only the latest per key matters.
+    pub compacted: bool,
+}
+
+/// Every topic `topology` touches under `config`: inputs, outputs, dead-letter topics, global
+/// tables, repartition topics, changelogs and (with exactly-once) the commit log. Sorted and
+/// without duplicates.
+pub fn plan(config: &StreamsConfig, topology: &BuiltTopology) -> Vec<TopicPlan> {
+    let mut all: BTreeMap<String, bool> = BTreeMap::new();
+    for sub in &topology.subtopologies {
+        for t in &sub.source_topics {
+            all.insert(t.clone(), false);
+            all.insert(streams::task::dead_letter_topic(t), false);
+        }
+        for t in &sub.sink_topics {
+            all.entry(t.clone()).or_insert(false);
+        }
+    }
+    for g in &topology.globals {
+        all.insert(g.topic.clone(), true);
+    }
+    for (_, t) in topology.changelog_topics() {
+        all.insert(t, true);
+    }
+    if config.exactly_once() {
+        all.insert(crate::marker::commit_topic(&config.application_id), true);
+    }
+    all.into_iter().map(|(name, compacted)| TopicPlan { name, compacted }).collect()
+}
+
 /// Creates a compacted topic unless it exists (the registry's `_schemas`).
 pub(crate) fn create_compacted(config: &StreamsConfig, topic: &str, partitions: i32) -> Result<(), RuntimeError> {
     if partition_counts(config)?.contains_key(topic) {

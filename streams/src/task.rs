@@ -43,6 +43,11 @@ pub enum TaskError {
     },
 }
 
+/// Where bad records of `topic` go: `<topic>-dlq`.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}-dlq")
+}
+
 impl TaskError {
     /// The failure is the environment's and passes (see [`ProcessError::Retriable`]): abandon the
     /// uncommitted work and process it again after a pause.
@@ -325,7 +330,7 @@ impl Task {
                 metrics.dead_letters.with_label_values(&[&raw.topic, &reason]).inc();
             }
             ErrorHandling::DeadLetter => {
-                let dlq = format!("{}-dlq", raw.topic);
+                let dlq = dead_letter_topic(&raw.topic);
                 metrics.dead_letters.with_label_values(&[&raw.topic, &reason]).inc();
                 let mut headers = raw.headers.clone();
                 headers.set(header::ERROR_CLASS, reason.as_bytes());
