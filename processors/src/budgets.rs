@@ -265,7 +265,7 @@ impl Processor<String, UserInput> for BudgetsProcessor {
         match &record.value {
             UserInput::Transaction(tx) => self.transaction(tx, ctx),
             UserInput::Budget(ev) => self.budget_event(ev, &record.key, ctx),
-            UserInput::Goal(_) => Ok(()),
+            UserInput::Goal(_) | UserInput::TransferIn(_) => Ok(()),
         }
     }
 

@@ -25,6 +25,12 @@ pub struct FinanceConfig {
     /// Stream-time interval of the punctuation that purges expired dedupe entries. Default 1 hour.
     #[serde(default = "default_dedupe_purge_interval_ms")]
     pub dedupe_purge_interval_ms: i64,
+    /// Fraud scoring (`fraud`): features, weights, thresholds, `model_version`.
+    #[serde(default)]
+    pub fraud: FraudConfig,
+    /// Spending analytics (`analytics`): daily windows and monthly cash flow.
+    #[serde(default)]
+    pub analytics: AnalyticsConfig,
     /// Names of the topics read and written.
     #[serde(default)]
     pub topics: TopicNames,
@@ -54,7 +60,282 @@ impl Default for FinanceConfig {
             lineage_len: default_lineage_len(),
             dedupe_retention_ms: default_dedupe_retention_ms(),
             dedupe_purge_interval_ms: default_dedupe_purge_interval_ms(),
+            fraud: FraudConfig::default(),
+            analytics: AnalyticsConfig::default(),
             topics: TopicNames::default(),
+        }
+    }
+}
+
+/// Ten minutes in milliseconds.
+pub const TEN_MINUTES_MS: i64 = 600_000;
+/// One hour in milliseconds.
+pub const ONE_HOUR_MS: i64 = 3_600_000;
+/// 90 days in milliseconds.
+pub const NINETY_DAYS_MS: i64 = 90 * 24 * ONE_HOUR_MS;
+
+/// Fraud scoring (docs/money-rules.md, "Fraud scores"). Every feature that fires adds its
+/// weight; the score is the sum capped at 100. The defaults are model `rules-v1`: any one of
+/// VELOCITY, IMPOSSIBLE_TRAVEL, RAPID_DRAIN alone reaches REVIEW; AMOUNT_ANOMALY needs one more
+/// signal (e.g. NEW_MERCHANT); FOREIGN_COUNTRY, NIGHT_TIME, NEW_MERCHANT and HIGH_RISK_MCC are
+/// weak signals that reach REVIEW only together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FraudConfig {
+    /// Names this configuration in every `FraudScore.model_version`. Default `rules-v1`; change
+    /// it whenever a weight or threshold changes.
+    pub model_version: String,
+    /// REVIEW at or above this score. Default 50.
+    pub review_threshold: i32,
+    /// DECLINE at or above this score. Default 80.
+    pub decline_threshold: i32,
+    /// VELOCITY fires when more than this many scored transactions (this one included, any
+    /// status) fall in the sliding window. Default 5.
+    pub velocity_max_count: usize,
+    /// VELOCITY window. Default 10 minutes.
+    pub velocity_window_ms: i64,
+    /// Default 50.
+    pub velocity_weight: i32,
+    /// AMOUNT_ANOMALY: history horizon (daily buckets of running statistics). Default 90 days.
+    pub anomaly_history_ms: i64,
+    /// AMOUNT_ANOMALY needs at least this many prior outflows in the horizon. Default 10.
+    pub anomaly_min_history: u64,
+    /// AMOUNT_ANOMALY fires above mean + this many standard deviations... Default 3.
+    pub anomaly_sigmas: f64,
+    /// ...and at least this multiple of the mean (so a flat history does not flag a slightly
+    /// larger amount). Default 2.
+    pub anomaly_min_multiple: f64,
+    /// Default 40.
+    pub anomaly_weight: i32,
+    /// NEW_MERCHANT: first transaction of the account at a merchant, at least this much in USD.
+    /// Default 200.
+    pub new_merchant_min_usd: Decimal,
+    /// Default 15.
+    pub new_merchant_weight: i32,
+    /// IMPOSSIBLE_TRAVEL: implied speed from the previous located transaction above this.
+    /// Default 900 km/h.
+    pub impossible_travel_kmh: f64,
+    /// IMPOSSIBLE_TRAVEL ignores hops shorter than this (city-level coordinates). Default 100 km.
+    pub impossible_travel_min_km: f64,
+    /// Default 50.
+    pub impossible_travel_weight: i32,
+    /// FOREIGN_COUNTRY: location country differs from the profile's home country. Default 10.
+    pub foreign_country_weight: i32,
+    /// NIGHT_TIME: local hour (user's timezone) in `[night_start_hour, night_end_hour)`.
+    /// Default 0.
+    pub night_start_hour: u32,
+    /// Default 5.
+    pub night_end_hour: u32,
+    /// Default 10.
+    pub night_time_weight: i32,
+    /// HIGH_RISK_MCC: merchant category codes. Default 7995 (gambling), 6051 (quasi-cash),
+    /// 4829 (money transfer), 6012 (financial institutions: merchandise and services).
+    pub high_risk_mccs: Vec<String>,
+    /// Default 20.
+    pub high_risk_mcc_weight: i32,
+    /// RAPID_DRAIN: outflows within this window... Default 1 hour.
+    pub rapid_drain_window_ms: i64,
+    /// ...above this fraction of the balance at the window's start... Default 0.8.
+    pub rapid_drain_ratio: Decimal,
+    /// ...and at least this much in USD (so a nearly empty account is not "drained"). Default 100.
+    pub rapid_drain_min_usd: Decimal,
+    /// Default 50.
+    pub rapid_drain_weight: i32,
+    /// Scores kept per account in the `fraud-scores` store, newest first. Default 20.
+    pub scores_kept: usize,
+}
+
+/// Default [`FraudConfig::model_version`]: `rules-v1` (not `const`: a `String`).
+pub fn default_model_version() -> String {
+    "rules-v1".to_string()
+}
+/// Default [`FraudConfig::review_threshold`]: 50.
+pub const fn default_review_threshold() -> i32 {
+    50
+}
+/// Default [`FraudConfig::decline_threshold`]: 80.
+pub const fn default_decline_threshold() -> i32 {
+    80
+}
+/// Default [`FraudConfig::velocity_max_count`]: 5.
+pub const fn default_velocity_max_count() -> usize {
+    5
+}
+/// Default [`FraudConfig::velocity_window_ms`]: 10 minutes.
+pub const fn default_velocity_window_ms() -> i64 {
+    TEN_MINUTES_MS
+}
+/// Default [`FraudConfig::velocity_weight`]: 50.
+pub const fn default_velocity_weight() -> i32 {
+    50
+}
+/// Default [`FraudConfig::anomaly_history_ms`]: 90 days.
+pub const fn default_anomaly_history_ms() -> i64 {
+    NINETY_DAYS_MS
+}
+/// Default [`FraudConfig::anomaly_min_history`]: 10.
+pub const fn default_anomaly_min_history() -> u64 {
+    10
+}
+/// Default [`FraudConfig::anomaly_sigmas`]: 3.
+pub const fn default_anomaly_sigmas() -> f64 {
+    3.0
+}
+/// Default [`FraudConfig::anomaly_min_multiple`]: 2.
+pub const fn default_anomaly_min_multiple() -> f64 {
+    2.0
+}
+/// Default [`FraudConfig::anomaly_weight`]: 40.
+pub const fn default_anomaly_weight() -> i32 {
+    40
+}
+/// Default [`FraudConfig::new_merchant_min_usd`]: 200.
+pub const fn default_new_merchant_min_usd() -> Decimal {
+    Decimal::from_parts(200, 0, 0, false, 0)
+}
+/// Default [`FraudConfig::new_merchant_weight`]: 15.
+pub const fn default_new_merchant_weight() -> i32 {
+    15
+}
+/// Default [`FraudConfig::impossible_travel_kmh`]: 900.
+pub const fn default_impossible_travel_kmh() -> f64 {
+    900.0
+}
+/// Default [`FraudConfig::impossible_travel_min_km`]: 100.
+pub const fn default_impossible_travel_min_km() -> f64 {
+    100.0
+}
+/// Default [`FraudConfig::impossible_travel_weight`]: 50.
+pub const fn default_impossible_travel_weight() -> i32 {
+    50
+}
+/// Default [`FraudConfig::foreign_country_weight`]: 10.
+pub const fn default_foreign_country_weight() -> i32 {
+    10
+}
+/// Default [`FraudConfig::night_start_hour`]: 0.
+pub const fn default_night_start_hour() -> u32 {
+    0
+}
+/// Default [`FraudConfig::night_end_hour`]: 5.
+pub const fn default_night_end_hour() -> u32 {
+    5
+}
+/// Default [`FraudConfig::night_time_weight`]: 10.
+pub const fn default_night_time_weight() -> i32 {
+    10
+}
+/// Default [`FraudConfig::high_risk_mccs`]: 7995, 6051, 4829, 6012 (not `const`: a `Vec`).
+pub fn default_high_risk_mccs() -> Vec<String> {
+    ["7995", "6051", "4829", "6012"].map(String::from).to_vec()
+}
+/// Default [`FraudConfig::high_risk_mcc_weight`]: 20.
+pub const fn default_high_risk_mcc_weight() -> i32 {
+    20
+}
+/// Default [`FraudConfig::rapid_drain_window_ms`]: 1 hour.
+pub const fn default_rapid_drain_window_ms() -> i64 {
+    ONE_HOUR_MS
+}
+/// Default [`FraudConfig::rapid_drain_ratio`]: 0.8.
+pub const fn default_rapid_drain_ratio() -> Decimal {
+    Decimal::from_parts(8, 0, 0, false, 1)
+}
+/// Default [`FraudConfig::rapid_drain_min_usd`]: 100.
+pub const fn default_rapid_drain_min_usd() -> Decimal {
+    Decimal::from_parts(100, 0, 0, false, 0)
+}
+/// Default [`FraudConfig::rapid_drain_weight`]: 50.
+pub const fn default_rapid_drain_weight() -> i32 {
+    50
+}
+/// Default [`FraudConfig::scores_kept`]: 20.
+pub const fn default_scores_kept() -> usize {
+    20
+}
+
+impl Default for FraudConfig {
+    fn default() -> Self {
+        FraudConfig {
+            model_version: default_model_version(),
+            review_threshold: default_review_threshold(),
+            decline_threshold: default_decline_threshold(),
+            velocity_max_count: default_velocity_max_count(),
+            velocity_window_ms: default_velocity_window_ms(),
+            velocity_weight: default_velocity_weight(),
+            anomaly_history_ms: default_anomaly_history_ms(),
+            anomaly_min_history: default_anomaly_min_history(),
+            anomaly_sigmas: default_anomaly_sigmas(),
+            anomaly_min_multiple: default_anomaly_min_multiple(),
+            anomaly_weight: default_anomaly_weight(),
+            new_merchant_min_usd: default_new_merchant_min_usd(),
+            new_merchant_weight: default_new_merchant_weight(),
+            impossible_travel_kmh: default_impossible_travel_kmh(),
+            impossible_travel_min_km: default_impossible_travel_min_km(),
+            impossible_travel_weight: default_impossible_travel_weight(),
+            foreign_country_weight: default_foreign_country_weight(),
+            night_start_hour: default_night_start_hour(),
+            night_end_hour: default_night_end_hour(),
+            night_time_weight: default_night_time_weight(),
+            high_risk_mccs: default_high_risk_mccs(),
+            high_risk_mcc_weight: default_high_risk_mcc_weight(),
+            rapid_drain_window_ms: default_rapid_drain_window_ms(),
+            rapid_drain_ratio: default_rapid_drain_ratio(),
+            rapid_drain_min_usd: default_rapid_drain_min_usd(),
+            rapid_drain_weight: default_rapid_drain_weight(),
+            scores_kept: default_scores_kept(),
+        }
+    }
+}
+
+/// When `spending-daily` receives a window's total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendingEmit {
+    /// After every change of the window (default; Kafka Streams without suppression).
+    #[default]
+    OnUpdate,
+    /// Once, when the window closes (its end plus grace has passed): final results only.
+    OnWindowClose,
+}
+
+impl SpendingEmit {
+    /// The engine's name for the same choice.
+    pub const fn strategy(self) -> streams::EmitStrategy {
+        match self {
+            SpendingEmit::OnUpdate => streams::EmitStrategy::OnUpdate,
+            SpendingEmit::OnWindowClose => streams::EmitStrategy::OnWindowClose,
+        }
+    }
+}
+
+/// Spending analytics (docs/money-rules.md, "Spending analytics").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// How long after a daily window's end records for it are still applied. Default 1 hour.
+    pub grace_ms: i64,
+    /// `on_update` (default) or `on_window_close`.
+    pub emit: SpendingEmit,
+    /// Base currency of a user without a known profile. Default `USD` (not `const`: a `String`).
+    pub default_base_currency: String,
+}
+
+/// Default [`AnalyticsConfig::grace_ms`]: 1 hour.
+pub const fn default_grace_ms() -> i64 {
+    ONE_HOUR_MS
+}
+/// Default [`AnalyticsConfig::default_base_currency`]: `USD`.
+pub fn default_base_currency() -> String {
+    "USD".to_string()
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        AnalyticsConfig {
+            grace_ms: default_grace_ms(),
+            emit: SpendingEmit::OnUpdate,
+            default_base_currency: default_base_currency(),
         }
     }
 }
@@ -81,6 +362,10 @@ pub struct TopicNames {
     pub goal_progress: String,
     /// Output `Notification`, keyed by user_id.
     pub notifications: String,
+    /// Output `FraudScore`, keyed by account_id.
+    pub fraud_scores: String,
+    /// Output `SpendingAggregate`, keyed by user_id.
+    pub spending_daily: String,
 }
 
 impl Default for TopicNames {
@@ -95,6 +380,8 @@ impl Default for TopicNames {
             budget_alerts: "budget-alerts".into(),
             goal_progress: "goal-progress".into(),
             notifications: "notifications".into(),
+            fraud_scores: "fraud-scores".into(),
+            spending_daily: "spending-daily".into(),
         }
     }
 }
@@ -116,5 +403,17 @@ mod tests {
         assert_eq!(cfg.topics.budgets, "b2");
         assert_eq!(cfg.topics.transactions, "transactions");
         assert!(serde_json::from_str::<FinanceConfig>(r#"{"lineage":3}"#).is_err());
+        assert_eq!(cfg.fraud.model_version, "rules-v1");
+        assert_eq!(cfg.fraud.rapid_drain_ratio, Decimal::new(8, 1));
+        assert_eq!(cfg.fraud.new_merchant_min_usd, Decimal::new(200, 0));
+        let cfg: FinanceConfig = serde_json::from_str(
+            r#"{"fraud":{"model_version":"v2","velocity_max_count":3},"analytics":{"emit":"on_window_close"}}"#,
+        )
+        .unwrap();
+        assert_eq!((cfg.fraud.model_version.as_str(), cfg.fraud.velocity_max_count), ("v2", 3));
+        assert_eq!(cfg.fraud.review_threshold, 50);
+        assert_eq!(cfg.analytics.emit, SpendingEmit::OnWindowClose);
+        assert_eq!(cfg.analytics.grace_ms, 3_600_000);
+        assert!(serde_json::from_str::<FinanceConfig>(r#"{"fraud":{"weights":1}}"#).is_err());
     }
 }

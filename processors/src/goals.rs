@@ -270,7 +270,7 @@ impl Processor<String, UserInput> for GoalsProcessor {
         match &record.value {
             UserInput::Transaction(tx) => self.transaction(tx, ctx),
             UserInput::Goal(ev) => self.goal_event(ev, &record.key, ctx),
-            UserInput::Budget(_) => Ok(()),
+            UserInput::Budget(_) | UserInput::TransferIn(_) => Ok(()),
         }
     }
 

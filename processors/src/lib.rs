@@ -1,15 +1,18 @@
 //! finstream's money processors (issue 4): running balances, budgets, savings goals and the
-//! notifications they raise, built on the `streams` engine and the `schemas` event contract.
+//! notifications they raise; fraud scores and spending analytics (issue 5); built on the
+//! `streams` engine and the `schemas` event contract.
 //!
-//! Layout follows Vector's transforms: one module per processor (`balances`, `budgets`, `goals`),
+//! Layout follows Vector's transforms: one module per processor (`balances`, `budgets`, `goals`, `fraud`, `analytics`),
 //! shared rule modules (`legs`, `dedupe`, `fx`, `periods`, `money_fmt`, `notifications`,
 //! `tables`), and one explicit registration in [`topology::finance_topology`]. Where issue 4 is
 //! silent, `docs/money-rules.md` is binding; every module cites the rule it implements.
 
+pub mod analytics;
 pub mod balances;
 pub mod budgets;
 pub mod config;
 pub mod dedupe;
+pub mod fraud;
 pub mod fx;
 pub mod goals;
 pub mod legs;
@@ -19,5 +22,5 @@ pub mod periods;
 pub mod tables;
 pub mod topology;
 
-pub use config::{FinanceConfig, TopicNames};
+pub use config::{AnalyticsConfig, FinanceConfig, FraudConfig, SpendingEmit, TopicNames};
 pub use topology::{finance_topology, stores};

@@ -4,15 +4,21 @@
 //! Sub-topology "accounts" (keyed by account_id)
 //!   transactions ─┬─ to-user (COMPLETED, re-key by user_id) ─> transactions-by-user repartition
 //!                 ├─ to-credit (COMPLETED TRANSFER, re-key by counterparty) ─> transfer-credits repartition
+//!                 ├─ fraud (score PAYMENT/WITHDRAWAL/TRANSFER) ─> fraud-scores, notifications (FRAUD_ALERT)
 //!                 └─ balances (leg on account_id) ──┬─> account-balances
-//!   transfer-credits ─ balance-credits (credit leg) ┴─> notifications (LOW_BALANCE)
-//!   stores: balances, balance-lineage, balances-dedupe
+//!   transfer-credits ─┬─ fraud-credits (fraud's own balance)
+//!                     ├─ transfer-in-owner (owner known) ─> transfers-in-by-user repartition
+//!                     └─ balance-credits (credit leg) ┴─> notifications (LOW_BALANCE)
+//!   stores: balances, balance-lineage, balances-dedupe, fraud-state, fraud-scores, fraud-dedupe
 //! Sub-topology "users" (keyed by user_id)
-//!   transactions-by-user ─ user-transactions ─┬─ budgets ─> budget-alerts, notifications
-//!   budgets ─ budget-events ──────────────────┘
-//!                                             └─ goals ─> goal-progress, notifications
-//!   financial-goals ─ goal-events ──────────────┘
-//!   stores: budgets, budgets-dedupe, goals, goals-dedupe
+//!   transactions-by-user ─ user-transactions ─ user-fan-out ─┬─ budgets ─> budget-alerts, notifications
+//!   budgets ─ budget-events ─────────────────────────────────┘
+//!                                                            ├─ goals ─> goal-progress, notifications
+//!   financial-goals ─ goal-events ───────────────────────────┘
+//!                                                            └─ analytics ─> spending-daily
+//!   transfers-in-by-user ─ transfers-in ─────────────────────────┘ (cash flow: transfers in)
+//!   stores: budgets, budgets-dedupe, goals, goals-dedupe, spending-daily, spending-daily-open,
+//!           analytics-clock, cash-flow, analytics-dedupe
 //! Global stores: exchange-rates, user-profile (raw Avro bytes of their topics)
 //! ```
 //! Every output value is Avro (Confluent wire format); repartition topics and stores are private
@@ -22,12 +28,17 @@ use std::sync::Arc;
 
 use schemas::registry::SchemaRegistry;
 use schemas::{
-    AvroSerde, BalanceUpdated, BudgetAlert, BudgetEvent, GoalEvent, GoalProgress, Notification, TransactionEvent,
+    AvroSerde, BalanceUpdated, BudgetAlert, BudgetEvent, FraudScore, GoalEvent, GoalProgress, Notification,
+    SpendingAggregate, TransactionEvent,
 };
+use streams::window::{OpenWindowSerde, UnitSerde};
 use streams::{
     BytesSerde, JsonSerde, ProcessError, Processor, ProcessorContext, Record, Serde, SerdeError, StoreSpec,
-    StringSerde, Topology, TopologyError,
+    StringSerde, Topology, TopologyError, Windowed,
 };
+
+use crate::analytics::{AnalyticsProcessor, CashFlow, DailySpending};
+use crate::fraud::{FraudProcessor, FraudState};
 
 use crate::balances::{BalanceState, BalancesProcessor, LineageEntry};
 use crate::budgets::{BudgetsProcessor, UserBudgets};
@@ -53,6 +64,29 @@ pub mod stores {
     pub const GOALS: &str = "goals";
     /// `user|transaction_id` → [`crate::dedupe::DedupeEntry`] (JSON).
     pub const GOALS_DEDUPE: &str = "goals-dedupe";
+    /// account_id → [`crate::fraud::FraudState`]: fraud's features and own balance (JSON; private).
+    pub const FRAUD: &str = "fraud-state";
+    /// account_id → `Vec<`[`schemas::FraudScore`]`>`: the last `fraud.scores_kept` (default 20)
+    /// scores of the account, newest first (JSON of the Rust type: decision as its Avro symbol,
+    /// `scored_at` as epoch millis). For the query service.
+    pub const FRAUD_SCORES: &str = "fraud-scores";
+    /// `account|transaction_id|score`, `account|transaction_id|debit|credit` →
+    /// [`crate::dedupe::DedupeEntry`] (JSON).
+    pub const FRAUD_DEDUPE: &str = "fraud-dedupe";
+    /// Window store: key `user_id|category` (category symbol) + window start (local midnight,
+    /// UTC millis) → [`crate::analytics::DailySpending`] (JSON). Read with
+    /// `streams::window::decode_window_entry(&StringSerde, &JsonSerde<DailySpending>, ..)`;
+    /// `window_range_for(b"user|category")` gives one key's windows. For the query service.
+    pub const SPENDING_DAILY: &str = "spending-daily";
+    /// `(window end, Windowed<"user|category">)` → `()`: windows not yet emitted as final
+    /// (only with `analytics.emit = on_window_close`; `streams::window::OpenWindowSerde`).
+    pub const SPENDING_DAILY_OPEN: &str = "spending-daily-open";
+    /// `"clock"` → i64: the largest `occurred_at` analytics has seen in this task (lateness).
+    pub const ANALYTICS_CLOCK: &str = "analytics-clock";
+    /// `user_id|YYYY-MM` (local month) → [`crate::analytics::CashFlow`] (JSON). For the query service.
+    pub const CASH_FLOW: &str = "cash-flow";
+    /// `user|transaction_id` and `user|transaction_id|in` → [`crate::dedupe::DedupeEntry`] (JSON).
+    pub const ANALYTICS_DEDUPE: &str = "analytics-dedupe";
     /// Global: currency code → raw `ExchangeRate` Avro bytes of the `exchange-rates` topic.
     pub const EXCHANGE_RATES: &str = "exchange-rates";
     /// Global: user_id → raw `UserProfile` Avro bytes of the `user-profile` topic.
@@ -82,6 +116,18 @@ pub mod nodes {
     pub const BUDGET_ALERTS_SINK: &str = "budget-alerts-sink";
     pub const GOAL_PROGRESS_SINK: &str = "goal-progress-sink";
     pub const USER_NOTIFICATIONS_SINK: &str = "user-notifications-sink";
+    pub const USER_FAN_OUT: &str = "user-fan-out";
+    pub const FRAUD: &str = "fraud";
+    pub const FRAUD_CREDITS: &str = "fraud-credits";
+    pub const FRAUD_SCORES_SINK: &str = "fraud-scores-sink";
+    pub const FRAUD_NOTIFICATIONS_SINK: &str = "fraud-notifications-sink";
+    pub const TRANSFER_IN_OWNER: &str = "transfer-in-owner";
+    /// Repartition name: topic `<app>-transfers-in-by-user-repartition`, keyed by the owner of
+    /// the receiving account.
+    pub const TRANSFERS_IN_BY_USER: &str = "transfers-in-by-user";
+    pub const TRANSFERS_IN: &str = "transfers-in";
+    pub const ANALYTICS: &str = "analytics";
+    pub const SPENDING_DAILY_SINK: &str = "spending-daily-sink";
 }
 
 /// What every processor of the topology shares: the configuration and the global-table readers.
@@ -106,6 +152,8 @@ pub enum UserInput {
     Transaction(TransactionEvent),
     Budget(BudgetEvent),
     Goal(GoalEvent),
+    /// A COMPLETED TRANSFER into an account owned by the record's key (analytics' cash flow).
+    TransferIn(TransactionEvent),
 }
 
 /// Maps a record to zero or one records.
@@ -131,8 +179,8 @@ where
     }
 }
 
-/// Gives the record to `budgets` and to `goals` independently: a data error of one (e.g. a
-/// missing rate for a goal's currency) does not keep the other from applying the record. The
+/// Gives the record to `budgets`, `goals` and `analytics` independently: a data error of one
+/// (e.g. a missing rate for a goal's currency) does not keep the others from applying it. The
 /// first data error is returned afterwards, so the record is dead-lettered with its reason.
 struct FanOut;
 
@@ -143,7 +191,7 @@ impl Processor<String, UserInput> for FanOut {
         ctx: &mut ProcessorContext<'_>,
     ) -> Result<(), ProcessError> {
         let mut first: Option<ProcessError> = None;
-        for child in [nodes::BUDGETS, nodes::GOALS] {
+        for child in [nodes::BUDGETS, nodes::GOALS, nodes::ANALYTICS] {
             match ctx.forward_to(child, record.clone()) {
                 Ok(()) => {}
                 Err(e @ ProcessError::Data { .. }) => {
@@ -172,6 +220,30 @@ fn to_credit(r: Record<String, TransactionEvent>) -> Option<Record<String, Trans
 fn wrap_tx(r: Record<String, TransactionEvent>) -> Option<Record<String, UserInput>> {
     let v = UserInput::Transaction(r.value.clone());
     Some(r.with_value(v))
+}
+
+fn wrap_transfer_in(r: Record<String, TransactionEvent>) -> Option<Record<String, UserInput>> {
+    let v = UserInput::TransferIn(r.value.clone());
+    Some(r.with_value(v))
+}
+
+/// Routes a COMPLETED TRANSFER's credit leg to the owner of the receiving account, when the
+/// `balances` store knows it (docs/money-rules.md, "Spending analytics").
+struct TransferInOwner;
+
+impl Processor<String, TransactionEvent> for TransferInOwner {
+    fn process(
+        &mut self,
+        record: Record<String, TransactionEvent>,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
+        let Some(leg) = credit_leg(&record.value) else { return Ok(()) };
+        let owner = ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.get(&leg.account_id)?.map(|b| b.user_id);
+        match owner.filter(|u| !u.is_empty()) {
+            Some(owner) => ctx.forward(record.with_key(owner)),
+            None => Ok(()),
+        }
+    }
 }
 
 fn wrap_budget(r: Record<String, BudgetEvent>) -> Option<Record<String, UserInput>> {
@@ -244,6 +316,39 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
             &[nodes::TO_CREDIT],
         )?;
     let s = shared.clone();
+    top.add_processor(nodes::FRAUD, move || FraudProcessor::new(s.clone(), Leg::Debit), &[nodes::TRANSACTIONS_SOURCE])?;
+    let s = shared.clone();
+    top.add_processor(
+        nodes::FRAUD_CREDITS,
+        move || FraudProcessor::new(s.clone(), Leg::Credit),
+        &[nodes::TRANSFER_CREDITS],
+    )?
+    .add_processor(nodes::TRANSFER_IN_OWNER, || TransferInOwner, &[nodes::TRANSFER_CREDITS])?;
+    let fraud_procs = [nodes::FRAUD, nodes::FRAUD_CREDITS];
+    top.add_state_store(StoreSpec::key_value::<String, FraudState>(stores::FRAUD, StringSerde, json()), &fraud_procs)?
+        .add_state_store(
+            StoreSpec::key_value::<String, Vec<FraudScore>>(stores::FRAUD_SCORES, StringSerde, json()),
+            &[nodes::FRAUD],
+        )?
+        .add_state_store(
+            StoreSpec::key_value::<String, DedupeEntry>(stores::FRAUD_DEDUPE, StringSerde, json()),
+            &fraud_procs,
+        )?
+        .add_sink::<String, FraudScore>(
+            nodes::FRAUD_SCORES_SINK,
+            &t.fraud_scores,
+            StringSerde,
+            AvroSerde::<FraudScore>::new(registry.clone()),
+            &[nodes::FRAUD],
+        )?
+        .add_sink::<String, Notification>(
+            nodes::FRAUD_NOTIFICATIONS_SINK,
+            &t.notifications,
+            StringSerde,
+            AvroSerde::<Notification>::new(registry.clone()),
+            &[nodes::FRAUD],
+        )?;
+    let s = shared.clone();
     top.add_processor(
         nodes::BALANCES,
         move || BalancesProcessor::new(s.clone(), Leg::Debit),
@@ -258,7 +363,7 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
     let balance_procs = [nodes::BALANCES, nodes::BALANCE_CREDITS];
     top.add_state_store(
         StoreSpec::key_value::<String, BalanceState>(stores::BALANCES, StringSerde, json()),
-        &balance_procs,
+        &[nodes::BALANCES, nodes::BALANCE_CREDITS, nodes::TRANSFER_IN_OWNER],
     )?
     .add_state_store(
         StoreSpec::key_value::<String, Vec<LineageEntry>>(stores::BALANCE_LINEAGE, StringSerde, json()),
@@ -305,15 +410,36 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         AvroSerde::<GoalEvent>::new(registry.clone()),
     )?
     .add_processor(nodes::GOAL_EVENTS, || MapProcessor { f: wrap_goal }, &[nodes::GOALS_SOURCE])?
-    .add_processor("user-fan-out", || FanOut, &[nodes::USER_TRANSACTIONS])?;
+    .add_processor(nodes::USER_FAN_OUT, || FanOut, &[nodes::USER_TRANSACTIONS])?
+    .add_repartition::<String, TransactionEvent>(
+        nodes::TRANSFERS_IN_BY_USER,
+        StringSerde,
+        repartition_json(),
+        &[nodes::TRANSFER_IN_OWNER],
+    )?
+    .add_processor(
+        nodes::TRANSFERS_IN,
+        || MapProcessor { f: wrap_transfer_in },
+        &[nodes::TRANSFERS_IN_BY_USER],
+    )?;
     let s = shared.clone();
     top.add_processor(
         nodes::BUDGETS,
         move || BudgetsProcessor::new(s.clone()),
-        &["user-fan-out", nodes::BUDGET_EVENTS],
+        &[nodes::USER_FAN_OUT, nodes::BUDGET_EVENTS],
     )?;
     let s = shared.clone();
-    top.add_processor(nodes::GOALS, move || GoalsProcessor::new(s.clone()), &["user-fan-out", nodes::GOAL_EVENTS])?;
+    top.add_processor(
+        nodes::GOALS,
+        move || GoalsProcessor::new(s.clone()),
+        &[nodes::USER_FAN_OUT, nodes::GOAL_EVENTS],
+    )?;
+    let s = shared.clone();
+    top.add_processor(
+        nodes::ANALYTICS,
+        move || AnalyticsProcessor::new(s.clone()),
+        &[nodes::USER_FAN_OUT, nodes::TRANSFERS_IN],
+    )?;
     top.add_state_store(
         StoreSpec::key_value::<String, UserBudgets>(stores::BUDGETS, StringSerde, json()),
         &[nodes::BUDGETS],
@@ -326,6 +452,37 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
     .add_state_store(
         StoreSpec::key_value::<String, DedupeEntry>(stores::GOALS_DEDUPE, StringSerde, json()),
         &[nodes::GOALS],
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<String, DailySpending>(stores::SPENDING_DAILY, StringSerde, json()),
+        &[nodes::ANALYTICS],
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<(i64, Windowed<String>), ()>(
+            stores::SPENDING_DAILY_OPEN,
+            OpenWindowSerde::<String>::default(),
+            UnitSerde,
+        ),
+        &[nodes::ANALYTICS],
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<String, i64>(stores::ANALYTICS_CLOCK, StringSerde, json()),
+        &[nodes::ANALYTICS],
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<String, CashFlow>(stores::CASH_FLOW, StringSerde, json()),
+        &[nodes::ANALYTICS],
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<String, DedupeEntry>(stores::ANALYTICS_DEDUPE, StringSerde, json()),
+        &[nodes::ANALYTICS],
+    )?
+    .add_sink::<String, SpendingAggregate>(
+        nodes::SPENDING_DAILY_SINK,
+        &t.spending_daily,
+        StringSerde,
+        AvroSerde::<SpendingAggregate>::new(registry.clone()),
+        &[nodes::ANALYTICS],
     )?
     .add_sink::<String, BudgetAlert>(
         nodes::BUDGET_ALERTS_SINK,

@@ -124,6 +124,13 @@ impl<'a> ProcessorContext<'a> {
         self.core.metrics.event(self.node_name(), event);
     }
 
+    /// Counts one record that arrived after its window's grace period on
+    /// `finstream_late_records_total{processor}`, the metric `WindowedAggregate` counts on, for
+    /// processors that keep their own window bookkeeping (e.g. windows at local midnights).
+    pub fn count_late(&self) {
+        self.core.metrics.all.late_records.with_label_values(&[self.node_name()]).inc();
+    }
+
     /// Sends `record` to every child of this processor.
     pub fn forward<K, V>(&mut self, record: Record<K, V>) -> Result<(), ProcessError>
     where
