@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use processors::analytics::{CashFlow, DailySpending};
 use processors::balances::{BalanceState, LineageEntry};
 use processors::budgets::UserBudgets;
+use processors::fraud::FraudState;
 use processors::goals::UserGoals;
 use processors::{finance_topology, stores, FinanceConfig};
 use rust_decimal::Decimal;
@@ -128,11 +130,14 @@ impl Harness {
         self.d.pipe_raw("exchange-rates", Some(code.as_bytes().to_vec()), Some(bytes), 0).unwrap();
     }
     pub fn profile(&mut self, user: &str, tz: &str) {
+        self.profile_with(user, tz, "USD", "US");
+    }
+    pub fn profile_with(&mut self, user: &str, tz: &str, base_currency: &str, home_country: &str) {
         let v = UserProfile {
             user_id: user.into(),
-            base_currency: "USD".into(),
+            base_currency: base_currency.into(),
             timezone: tz.into(),
-            home_country: "US".into(),
+            home_country: home_country.into(),
             updated_at: TimestampMillis(0),
         };
         let bytes = self.encode("user-profile", &v);
@@ -182,6 +187,18 @@ impl Harness {
     pub fn notifications(&self) -> Vec<Notification> {
         self.read("notifications")
     }
+    pub fn fraud_scores(&self) -> Vec<FraudScore> {
+        self.read("fraud-scores")
+    }
+    /// The score of one transaction (panics unless exactly one was written).
+    pub fn score_of(&self, transaction_id: &str) -> FraudScore {
+        let mut s: Vec<_> = self.fraud_scores().into_iter().filter(|s| s.transaction_id == transaction_id).collect();
+        assert_eq!(s.len(), 1, "one score for {transaction_id}: {s:?}");
+        s.remove(0)
+    }
+    pub fn spending(&self) -> Vec<SpendingAggregate> {
+        self.read("spending-daily")
+    }
     pub fn dlq(&self, topic: &str) -> Vec<OutRecord> {
         self.d.read_raw(&format!("{topic}-dlq"))
     }
@@ -220,6 +237,38 @@ impl Harness {
             .find(|(k, _)| k == user)
             .map(|(_, v)| v)
             .unwrap_or_default()
+    }
+    pub fn fraud_state(&self, account: &str) -> Option<FraudState> {
+        self.d.store_all::<String, FraudState>(stores::FRAUD).into_iter().find(|(k, _)| k == account).map(|(_, v)| v)
+    }
+    /// The `fraud-scores` store of an account (newest first).
+    pub fn kept_scores(&self, account: &str) -> Vec<FraudScore> {
+        self.d
+            .store_all::<String, Vec<FraudScore>>(stores::FRAUD_SCORES)
+            .into_iter()
+            .find(|(k, _)| k == account)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+    /// Every window of the `spending-daily` store.
+    pub fn daily_windows(&self) -> Vec<DailySpending> {
+        let vs = streams::JsonSerde::<DailySpending>::default();
+        self.d
+            .store_raw(stores::SPENDING_DAILY)
+            .into_iter()
+            .filter_map(|(k, v)| {
+                streams::window::decode_window_entry(&StringSerde, &vs, stores::SPENDING_DAILY, &k, &v)
+            })
+            .map(|(_, _, v)| v)
+            .collect()
+    }
+    pub fn cash_flow(&self, user: &str, month: &str) -> Option<CashFlow> {
+        let key = format!("{user}|{month}");
+        self.d.store_all::<String, CashFlow>(stores::CASH_FLOW).into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+    /// `finstream_late_records_total{processor="analytics"}`.
+    pub fn late_records(&self) -> u64 {
+        self.d.metrics().late_records.with_label_values(&["analytics"]).get()
     }
     pub fn all_balances(&self) -> BTreeMap<String, BalanceState> {
         self.d.store_all::<String, BalanceState>(stores::BALANCES).into_iter().collect()
