@@ -125,6 +125,38 @@ fn scenario(h: &mut Harness, step: bool) {
         if rng.below(5) == 0 {
             t.goal_id = Some(format!("g{u}"));
         }
+        // Merchants and places for fraud scoring, derived from `i` so the rng sequence (and with
+        // it the rest of the scenario) stays as it was.
+        if i % 3 == 0 {
+            let mcc = ["5411", "5812", "7995", "4829", "5732"][i % 5];
+            t.merchant =
+                Some(Merchant { merchant_id: format!("m{}", i % 11), name: format!("M{}", i % 11), mcc: mcc.into() });
+        }
+        if i % 4 == 0 {
+            let (country, lat, lon) =
+                [("US", 40.71, -74.0), ("US", 34.05, -118.24), ("FR", 48.86, 2.35), ("JP", 35.68, 139.69)][i % 7 % 4];
+            t.location = Some(Location { country: country.into(), city: "c".into(), lat, lon });
+        }
+        if i % 60 == 30 {
+            // A straggler two days late: past its daily window's grace (late for analytics).
+            let mut late = txn(&format!("t{i}-late"), &chk, &user, TransactionKind::Payment, "3", "USD", START);
+            late.occurred_at = TimestampMillis(at - 48 * hour);
+            h.append_tx(&late);
+            if step {
+                h.d.run().unwrap();
+            }
+        }
+        if i % 50 == 10 {
+            // A card-testing burst: six small payments within minutes.
+            for b in 0..6 {
+                let mut burst = txn(&format!("t{i}-b{b}"), &chk, &user, TransactionKind::Payment, "1", "USD", START);
+                burst.occurred_at = TimestampMillis(at - 10 * 60_000 + b * 60_000);
+                h.append_tx(&burst);
+                if step {
+                    h.d.run().unwrap();
+                }
+            }
+        }
         match rng.below(100) {
             0..=4 => {
                 t.status = TransactionStatus::Pending;
@@ -216,6 +248,8 @@ fn snapshot(h: &Harness) -> Snapshot {
         ("account-balances", decoded::<BalanceUpdated>(h, "account-balances")),
         ("budget-alerts", decoded::<BudgetAlert>(h, "budget-alerts")),
         ("goal-progress", decoded::<GoalProgress>(h, "goal-progress")),
+        ("fraud-scores", decoded::<FraudScore>(h, "fraud-scores")),
+        ("spending-daily", decoded::<SpendingAggregate>(h, "spending-daily")),
     ];
     for (topic, recs) in ordered {
         for (p, r) in recs {
@@ -232,6 +266,7 @@ fn snapshot(h: &Harness) -> Snapshot {
         "financial-goals",
         &format!("{APP}-transactions-by-user-repartition"),
         &format!("{APP}-transfer-credits-repartition"),
+        &format!("{APP}-transfers-in-by-user-repartition"),
     ] {
         let mut recs: Vec<String> = h
             .dlq(dlq)
@@ -249,6 +284,14 @@ fn snapshot(h: &Harness) -> Snapshot {
         stores::BUDGETS_DEDUPE,
         stores::GOALS,
         stores::GOALS_DEDUPE,
+        stores::FRAUD,
+        stores::FRAUD_SCORES,
+        stores::FRAUD_DEDUPE,
+        stores::SPENDING_DAILY,
+        stores::SPENDING_DAILY_OPEN,
+        stores::ANALYTICS_CLOCK,
+        stores::CASH_FLOW,
+        stores::ANALYTICS_DEDUPE,
     ]
     .into_iter()
     .map(|s| (s, h.d.store_raw(s)))
@@ -257,7 +300,10 @@ fn snapshot(h: &Harness) -> Snapshot {
 }
 
 fn run(crashes: Vec<(usize, Crash)>) -> (Snapshot, usize, Harness) {
-    let cfg = FinanceConfig { lineage_len: 5, ..Default::default() };
+    run_with(FinanceConfig { lineage_len: 5, ..Default::default() }, crashes)
+}
+
+fn run_with(cfg: FinanceConfig, crashes: Vec<(usize, Crash)>) -> (Snapshot, usize, Harness) {
     let mut h = Harness::with(cfg, DriverConfig { partitions: 3, commit_every: 7, crashes, ..Default::default() });
     scenario(&mut h, true);
     h.d.run().unwrap();
@@ -278,6 +324,14 @@ fn golden_run_is_identical_with_every_crash_kind() {
     assert!(!straight.unordered["transactions-dlq"].is_empty(), "GBP without a rate is dead-lettered");
     assert!(h.duplicates("balances") > 10, "duplicates were delivered");
     assert!(h.all_balances().values().any(|b| b.user_id.is_empty() || b.currency == "JPY"));
+    assert!(count("fraud-scores") > 250, "{}", count("fraud-scores"));
+    assert!(count("spending-daily") > 150, "{}", count("spending-daily"));
+    let scores = h.fraud_scores();
+    assert!(scores.iter().any(|s| s.decision != FraudDecision::Approve), "some scores reach REVIEW");
+    assert!(scores.iter().any(|s| s.reasons.iter().any(|r| r.starts_with("VELOCITY"))), "the bursts are seen");
+    assert!(straight.unordered["notifications"].iter().any(|n| n.contains("FraudAlert")));
+    assert!(!straight.stores[stores::CASH_FLOW].is_empty());
+    assert!(h.late_records() > 0, "some records are late for their daily window");
     for kind in [Crash::Process, Crash::AfterTransactionCommit, Crash::WipeState] {
         let points = vec![(5, kind), (97, kind), (98, kind), (400, kind), (777, kind), (950, kind)];
         let (crashed, done, _) = run(points);
@@ -286,4 +340,20 @@ fn golden_run_is_identical_with_every_crash_kind() {
         assert_eq!(crashed.unordered, straight.unordered, "{kind:?}: notifications and dead letters");
         assert_eq!(crashed.stores, straight.stores, "{kind:?}: stores");
     }
+}
+
+#[test]
+fn golden_run_with_final_only_spending_is_identical_with_crashes() {
+    let cfg = FinanceConfig {
+        lineage_len: 5,
+        analytics: processors::AnalyticsConfig { emit: processors::SpendingEmit::OnWindowClose, ..Default::default() },
+        ..Default::default()
+    };
+    let (straight, _, _) = run_with(cfg.clone(), Vec::new());
+    assert!(straight.outputs.iter().any(|((t, _), v)| t == "spending-daily" && !v.is_empty()));
+    assert!(!straight.stores[stores::SPENDING_DAILY_OPEN].is_empty(), "the last days are still open");
+    let points = vec![(50, Crash::WipeState), (300, Crash::AfterTransactionCommit), (600, Crash::Process)];
+    let (crashed, done, _) = run_with(cfg, points);
+    assert_eq!(done, 3);
+    assert_eq!(crashed, straight);
 }
