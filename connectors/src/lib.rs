@@ -12,4 +12,4 @@ pub mod reference;
 
 pub use event::{topics, Event};
 pub use generator::{FraudLabel, FraudScenario, Generator, GeneratorConfig};
-pub use reference::{compute, ReferenceConfig, ReferenceOutput};
+pub use reference::{compute, compute_in_order, ReferenceConfig, ReferenceOutput};

@@ -184,7 +184,12 @@ impl ReferenceOutput {
 pub fn compute(events: &[Event], cfg: &ReferenceConfig) -> ReferenceOutput {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|&i| (events[i].timestamp(), i));
+    compute_in_order(events, order, cfg)
+}
 
+/// Like [`compute`] but processes `events` in the order of the indexes in `order` (for tests that
+/// check a result does not depend on order, e.g. delivery order, where late events come late).
+pub fn compute_in_order(events: &[Event], order: impl IntoIterator<Item = usize>, cfg: &ReferenceConfig) -> ReferenceOutput {
     let mut m = Model { cfg: cfg.clone(), ..Model::default() };
     for i in order {
         let ev = &events[i];
@@ -446,11 +451,12 @@ impl Model {
         let tz = self.tz(user);
         let (start, end) = period_dates(def.period, date);
         let mut spent = Decimal::ZERO;
-        for ((u, cat, d, cur), sum) in &self.spending {
-            if u == user && *cat == def.category.to_string() && *d >= start && *d < end {
-                // Checked before the spending was recorded; a SET with a rate missing skips it.
-                spent += convert(*sum, cur, &def.currency, &self.rates).unwrap_or_default();
-            }
+        let cat = def.category.to_string();
+        let from = (user.to_string(), cat.clone(), start, String::new());
+        let to = (user.to_string(), cat, end, String::new());
+        for ((_, _, _, cur), sum) in self.spending.range(from..to) {
+            // Checked before the spending was recorded; a SET with a rate missing skips it.
+            spent += convert(*sum, cur, &def.currency, &self.rates).unwrap_or_default();
         }
         let period_start = local_midnight(tz, start);
         let entry = self.out.budgets.entry((id.to_string(), period_start.0)).or_insert_with(|| BudgetPeriodState {
