@@ -85,7 +85,12 @@ impl Default for GeneratorConfig {
         GeneratorConfig {
             seed: 42,
             users: 50,
-            start_ms: NaiveDate::from_ymd_opt(2026, 3, 2).expect("date").and_hms_opt(0, 0, 0).expect("time").and_utc().timestamp_millis(),
+            start_ms: NaiveDate::from_ymd_opt(2026, 3, 2)
+                .expect("date")
+                .and_hms_opt(0, 0, 0)
+                .expect("time")
+                .and_utc()
+                .timestamp_millis(),
             days: 30,
             duplicate_ratio: 0.01,
             late_ratio: 0.01,
@@ -563,7 +568,11 @@ impl Generator {
         let start = self.cfg.start_ms;
         let rates: Vec<(&'static str, Decimal)> = self.rates.iter().map(|(c, r)| (*c, *r)).collect();
         for (i, (cur, r)) in rates.into_iter().enumerate() {
-            let ev = Event::Rate(ExchangeRate { currency: cur.to_string(), usd_rate: r, as_of: TimestampMillis(start + i as i64) });
+            let ev = Event::Rate(ExchangeRate {
+                currency: cur.to_string(),
+                usd_rate: r,
+                as_of: TimestampMillis(start + i as i64),
+            });
             self.deliver(start + i as i64, ev);
         }
         for u in 0..self.users.len() {
@@ -775,7 +784,10 @@ impl Generator {
             let moved = (r * Decimal::from_f64(1.0 + step).unwrap_or(Decimal::ONE)).round_dp(10).normalize();
             self.rates.insert(cur, moved);
             let ts = day_start + i as i64;
-            self.deliver(ts, Event::Rate(ExchangeRate { currency: cur.to_string(), usd_rate: moved, as_of: TimestampMillis(ts) }));
+            self.deliver(
+                ts,
+                Event::Rate(ExchangeRate { currency: cur.to_string(), usd_rate: moved, as_of: TimestampMillis(ts) }),
+            );
         }
     }
 
@@ -818,7 +830,12 @@ impl Generator {
             let usd = self.users[u].salary_usd * self.between(0.98, 1.02);
             let ts = at(self.time_of_day(7, 9));
             let t = self.txn(u, 0, TransactionKind::Deposit, usd, Category::Income, Channel::BankTransfer, ts);
-            items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags { late_ok: true, ..Flags::default() } });
+            items.push(Item {
+                ts,
+                ev: Event::Transaction(t),
+                account: 0,
+                flags: Flags { late_ok: true, ..Flags::default() },
+            });
             // Part of it goes to savings the next morning (scheduled now, on the next date).
             if let Some(s) = has_savings.filter(|_| b > 0) {
                 let usd = self.users[u].salary_usd * self.between(0.08, 0.2);
@@ -826,7 +843,12 @@ impl Generator {
                 let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Savings, Channel::Mobile, ts);
                 t.counterparty_account_id = Some(self.users[u].accounts[s].id.clone());
                 t.goal_id = self.tag_goal(u, 0.7);
-                self.users[u].scheduled.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
+                self.users[u].scheduled.push(Item {
+                    ts,
+                    ev: Event::Transaction(t),
+                    account: 0,
+                    flags: Flags::default(),
+                });
             }
         }
         if dom == self.users[u].rent_day {
@@ -852,7 +874,8 @@ impl Generator {
                 if self.users[u].accounts[a].kind == AccountKind::Savings {
                     let usd = (self.users[u].accounts[a].safe_usd * 0.003).max(0.05);
                     let ts = at(self.time_of_day(7, 8));
-                    let t = self.txn(u, a, TransactionKind::Interest, usd, Category::Savings, Channel::BankTransfer, ts);
+                    let t =
+                        self.txn(u, a, TransactionKind::Interest, usd, Category::Savings, Channel::BankTransfer, ts);
                     items.push(Item { ts, ev: Event::Transaction(t), account: a, flags: Flags::default() });
                 }
             }
@@ -913,13 +936,19 @@ impl Generator {
             let amount = self.money(usd, cur);
             let t = self.txn_in(u, 0, TransactionKind::Payment, amount, cur, Category::Shopping, Channel::Online);
             let ts = at(self.time_of_day(10, 22));
-            items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags { refundable: true, ..Flags::default() } });
+            items.push(Item {
+                ts,
+                ev: Event::Transaction(t),
+                account: 0,
+                flags: Flags { refundable: true, ..Flags::default() },
+            });
         }
         // ATM.
         if self.chance(0.04) {
             let usd = self.rng.random_range(20.0..200.0);
             let amount = self.round_money(usd, spend_currency);
-            let t = self.txn_in(u, 0, TransactionKind::Withdrawal, amount, spend_currency, Category::Other, Channel::Atm);
+            let t =
+                self.txn_in(u, 0, TransactionKind::Withdrawal, amount, spend_currency, Category::Other, Channel::Atm);
             let ts = at(self.time_of_day(8, 22));
             items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
         }
@@ -959,7 +988,12 @@ impl Generator {
                 let mut t = self.txn(u, s, TransactionKind::Deposit, usd, Category::Savings, Channel::BankTransfer, ts);
                 t.goal_id = self.tag_goal(u, 0.6);
                 let late_ok = t.goal_id.is_none() && !self.users[u].accounts[s].goal_linked;
-                items.push(Item { ts, ev: Event::Transaction(t), account: s, flags: Flags { late_ok, ..Flags::default() } });
+                items.push(Item {
+                    ts,
+                    ev: Event::Transaction(t),
+                    account: s,
+                    flags: Flags { late_ok, ..Flags::default() },
+                });
             }
             let linked = self.users[u].accounts[s].goal_linked;
             if !(robust && linked) && b >= 2 && self.chance(0.015) {
@@ -975,7 +1009,12 @@ impl Generator {
             let mut t = self.txn(u, 0, TransactionKind::Deposit, usd, Category::Savings, Channel::BankTransfer, ts);
             t.goal_id = self.tag_goal(u, 0.8);
             let late_ok = t.goal_id.is_none();
-            items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags { late_ok, ..Flags::default() } });
+            items.push(Item {
+                ts,
+                ev: Event::Transaction(t),
+                account: 0,
+                flags: Flags { late_ok, ..Flags::default() },
+            });
         }
         if !robust && self.chance(0.005) {
             // Spending goal money (negative for a tag-fed goal).
@@ -1051,7 +1090,8 @@ impl Generator {
 
     /// The id of a live tag-fed goal of the user, with probability `p`.
     fn tag_goal(&mut self, u: usize, p: f64) -> Option<String> {
-        let ids: Vec<String> = self.users[u].goals.iter().filter(|g| g.alive && g.account.is_none()).map(|g| g.id.clone()).collect();
+        let ids: Vec<String> =
+            self.users[u].goals.iter().filter(|g| g.alive && g.account.is_none()).map(|g| g.id.clone()).collect();
         if ids.is_empty() || !self.chance(p) {
             return None;
         }
@@ -1075,8 +1115,13 @@ impl Generator {
                 for _ in 0..self.rng.random_range(6..12) {
                     let usd = self.rng.random_range(0.5..2.0);
                     let amount = self.money(usd, cur);
-                    let mut t = self.txn_in(u, 0, TransactionKind::Payment, amount, cur, Category::Shopping, Channel::Online);
-                    t.merchant = Some(Merchant { merchant_id: "m-x-giftcards".into(), name: "QuickGiftCards".into(), mcc: "5999".into() });
+                    let mut t =
+                        self.txn_in(u, 0, TransactionKind::Payment, amount, cur, Category::Shopping, Channel::Online);
+                    t.merchant = Some(Merchant {
+                        merchant_id: "m-x-giftcards".into(),
+                        name: "QuickGiftCards".into(),
+                        mcc: "5999".into(),
+                    });
                     if self.chance(0.5) {
                         t.status = TransactionStatus::Failed;
                     }
@@ -1093,8 +1138,17 @@ impl Generator {
                 let far = &TRIPS[self.rng.random_range(0..3)];
                 let usd = self.rng.random_range(100.0..600.0);
                 let amount = self.money(usd, far.currency);
-                let mut t = self.txn_in(u, 0, TransactionKind::Payment, amount, far.currency, Category::Shopping, Channel::Card);
-                t.location = Some(Location { country: far.country.into(), city: far.city.into(), lat: far.lat, lon: far.lon });
+                let mut t = self.txn_in(
+                    u,
+                    0,
+                    TransactionKind::Payment,
+                    amount,
+                    far.currency,
+                    Category::Shopping,
+                    Channel::Card,
+                );
+                t.location =
+                    Some(Location { country: far.country.into(), city: far.city.into(), lat: far.lat, lon: far.lon });
                 let later = ts + self.rng.random_range(20..60) * MINUTE;
                 items.push(Item { ts: later, ev: Event::Transaction(t), account: 0, flags });
             }
@@ -1105,7 +1159,8 @@ impl Generator {
                     let usd = left * self.between(0.3, 0.5);
                     left -= usd;
                     let t = if i % 2 == 0 {
-                        let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Other, Channel::Online, ts);
+                        let mut t =
+                            self.txn(u, 0, TransactionKind::Transfer, usd, Category::Other, Channel::Online, ts);
                         t.counterparty_account_id = Some(self.id(format!("ext-{:05}", self.scenario_counter)));
                         t
                     } else {

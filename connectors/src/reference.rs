@@ -189,7 +189,11 @@ pub fn compute(events: &[Event], cfg: &ReferenceConfig) -> ReferenceOutput {
 
 /// Like [`compute`] but processes `events` in the order of the indexes in `order` (for tests that
 /// check a result does not depend on order, e.g. delivery order, where late events come late).
-pub fn compute_in_order(events: &[Event], order: impl IntoIterator<Item = usize>, cfg: &ReferenceConfig) -> ReferenceOutput {
+pub fn compute_in_order(
+    events: &[Event],
+    order: impl IntoIterator<Item = usize>,
+    cfg: &ReferenceConfig,
+) -> ReferenceOutput {
     let mut m = Model { cfg: cfg.clone(), ..Model::default() };
     for i in order {
         let ev = &events[i];
@@ -325,7 +329,15 @@ impl Model {
         if t.status != TransactionStatus::Completed {
             return;
         }
-        let debit_sign = if t.kind == TransactionKind::Transfer { -Decimal::ONE } else { if t.signed_amount().is_sign_negative() { -Decimal::ONE } else { Decimal::ONE } };
+        let debit_sign = if t.kind == TransactionKind::Transfer {
+            -Decimal::ONE
+        } else {
+            if t.signed_amount().is_sign_negative() {
+                -Decimal::ONE
+            } else {
+                Decimal::ONE
+            }
+        };
         self.apply_leg(t, &t.account_id, Leg::Debit, debit_sign);
         if t.kind == TransactionKind::Transfer {
             if let Some(cp) = t.counterparty_account_id.as_deref() {
@@ -409,7 +421,8 @@ impl Model {
             self.dead_letter("budgets", &t.transaction_id, "missing_exchange_rate");
             return;
         }
-        *self.spending.entry((t.user_id.clone(), t.category.to_string(), date, t.currency.clone())).or_default() += sign * t.amount;
+        *self.spending.entry((t.user_id.clone(), t.category.to_string(), date, t.currency.clone())).or_default() +=
+            sign * t.amount;
         self.budget_seen.insert(key, t.occurred_at.0);
         for (id, def) in matching {
             self.evaluate_budget(&t.user_id, &id, &def, date, &t.transaction_id);

@@ -94,7 +94,8 @@ fn e2e_rates_come_first_and_never_change_and_cover_every_currency() {
 fn default_config_emits_rates_first_and_moves_them_slowly() {
     let events: Vec<Event> = Generator::new(small(5)).collect();
     let first_txn = events.iter().position(|e| matches!(e, Event::Transaction(_))).unwrap();
-    let early: BTreeSet<&str> = events[..first_txn].iter().filter(|e| matches!(e, Event::Rate(_))).map(|e| e.key()).collect();
+    let early: BTreeSet<&str> =
+        events[..first_txn].iter().filter(|e| matches!(e, Event::Rate(_))).map(|e| e.key()).collect();
     for t in transactions(&events) {
         assert!(early.contains(t.currency.as_str()), "{}", t.currency);
     }
@@ -180,7 +181,10 @@ fn salary_is_monthly_and_life_is_varied() {
         kinds.insert(t.kind.to_string());
         categories.insert(t.category.to_string());
         statuses.insert(t.status.to_string());
-        if t.kind == TransactionKind::Deposit && t.category == Category::Income && t.status == TransactionStatus::Completed {
+        if t.kind == TransactionKind::Deposit
+            && t.category == Category::Income
+            && t.status == TransactionStatus::Completed
+        {
             salaries.entry(t.user_id.as_str()).or_default().insert(t.occurred_at.0);
         }
         if t.kind == TransactionKind::Payment && base[t.user_id.as_str()] != t.currency {
@@ -194,7 +198,8 @@ fn salary_is_monthly_and_life_is_varied() {
     assert_eq!(salaries.len(), 20);
     for (user, times) in salaries {
         // Opening deposits on the set-up day, then a salary every month: two or three in 90 days.
-        let salaries: Vec<i64> = times.iter().copied().filter(|&t| t > GeneratorConfig::default().start_ms + 86_400_000).collect();
+        let salaries: Vec<i64> =
+            times.iter().copied().filter(|&t| t > GeneratorConfig::default().start_ms + 86_400_000).collect();
         assert!((2..=3).contains(&salaries.len()), "{user}: {salaries:?}");
         for w in salaries.windows(2) {
             let days = (w[1] - w[0]) as f64 / 86_400_000.0;
@@ -254,7 +259,11 @@ fn e2e_results_do_not_depend_on_delivery_order() {
     assert_eq!(spent(&by_time), spent(&by_delivery));
     // The preset exercises the rules: alerts, milestones, achieved goals, duplicates.
     let alerts = by_time.alert_ids();
-    assert!(alerts.iter().any(|a| a.ends_with(":80")) && alerts.iter().any(|a| a.ends_with(":100")), "{}", alerts.len());
+    assert!(
+        alerts.iter().any(|a| a.ends_with(":80")) && alerts.iter().any(|a| a.ends_with(":100")),
+        "{}",
+        alerts.len()
+    );
     assert!(by_time.notifications.iter().any(|n| n.starts_with("goal:") && n.ends_with(":25")));
     assert!(by_time.goals.values().any(|g| g.status == schemas::GoalStatus::Achieved));
     assert!(by_time.duplicates.balances > 0 && by_time.duplicates.budgets > 0);
