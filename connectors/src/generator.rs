@@ -593,7 +593,7 @@ impl Generator {
                     _ => self.users[u].salary_usd * self.between(0.2, 1.0),
                 };
                 let ts = start + HOUR + self.rng.random_range(0..2 * HOUR);
-                let t = self.txn(u, a, TransactionKind::Deposit, usd, Category::Income, Channel::BankTransfer, ts);
+                let t = self.txn(u, a, TransactionKind::Deposit, usd, Category::Income, Channel::BankTransfer);
                 items.push(Item { ts, ev: Event::Transaction(t), account: a, flags: Flags::default() });
             }
             // Budgets on two to four categories.
@@ -677,7 +677,6 @@ impl Generator {
     }
 
     /// A COMPLETED transaction of about `usd` in the account's currency (timestamp set later).
-    #[allow(clippy::too_many_arguments)]
     fn txn(
         &mut self,
         u: usize,
@@ -686,7 +685,6 @@ impl Generator {
         usd: f64,
         category: Category,
         channel: Channel,
-        _ts: i64,
     ) -> TransactionEvent {
         let currency = self.users[u].accounts[a].currency;
         let amount = self.money(usd, currency);
@@ -829,7 +827,7 @@ impl Generator {
         if dom == self.users[u].salary_day {
             let usd = self.users[u].salary_usd * self.between(0.98, 1.02);
             let ts = at(self.time_of_day(7, 9));
-            let t = self.txn(u, 0, TransactionKind::Deposit, usd, Category::Income, Channel::BankTransfer, ts);
+            let t = self.txn(u, 0, TransactionKind::Deposit, usd, Category::Income, Channel::BankTransfer);
             items.push(Item {
                 ts,
                 ev: Event::Transaction(t),
@@ -840,7 +838,7 @@ impl Generator {
             if let Some(s) = has_savings.filter(|_| b > 0) {
                 let usd = self.users[u].salary_usd * self.between(0.08, 0.2);
                 let ts = local_ts(tz, date + Days::new(1), self.time_of_day(8, 10));
-                let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Savings, Channel::Mobile, ts);
+                let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Savings, Channel::Mobile);
                 t.counterparty_account_id = Some(self.users[u].accounts[s].id.clone());
                 t.goal_id = self.tag_goal(u, 0.7);
                 self.users[u].scheduled.push(Item {
@@ -854,19 +852,19 @@ impl Generator {
         if dom == self.users[u].rent_day {
             let usd = self.users[u].rent_usd;
             let ts = at(self.time_of_day(9, 11));
-            let t = self.txn(u, 0, TransactionKind::Payment, usd, Category::Rent, Channel::BankTransfer, ts);
+            let t = self.txn(u, 0, TransactionKind::Payment, usd, Category::Rent, Channel::BankTransfer);
             items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
         }
         if dom == 10 {
             let usd = self.between(60.0, 220.0);
             let ts = at(self.time_of_day(9, 12));
-            let t = self.txn(u, 0, TransactionKind::Payment, usd, Category::Utilities, Channel::BankTransfer, ts);
+            let t = self.txn(u, 0, TransactionKind::Payment, usd, Category::Utilities, Channel::BankTransfer);
             items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
         }
         if dom == 1 && self.users[u].has_fee_plan {
             let usd = self.between(2.0, 10.0);
             let ts = at(self.time_of_day(7, 8));
-            let t = self.txn(u, 0, TransactionKind::Fee, usd, Category::Other, Channel::BankTransfer, ts);
+            let t = self.txn(u, 0, TransactionKind::Fee, usd, Category::Other, Channel::BankTransfer);
             items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
         }
         if last_dom {
@@ -874,8 +872,7 @@ impl Generator {
                 if self.users[u].accounts[a].kind == AccountKind::Savings {
                     let usd = (self.users[u].accounts[a].safe_usd * 0.003).max(0.05);
                     let ts = at(self.time_of_day(7, 8));
-                    let t =
-                        self.txn(u, a, TransactionKind::Interest, usd, Category::Savings, Channel::BankTransfer, ts);
+                    let t = self.txn(u, a, TransactionKind::Interest, usd, Category::Savings, Channel::BankTransfer);
                     items.push(Item { ts, ev: Event::Transaction(t), account: a, flags: Flags::default() });
                 }
             }
@@ -960,7 +957,7 @@ impl Generator {
             }
             let usd = self.between(10.0, 150.0);
             let ts = at(self.time_of_day(9, 22));
-            let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Other, Channel::Mobile, ts);
+            let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Other, Channel::Mobile);
             t.counterparty_account_id = Some(self.users[v].accounts[0].id.clone());
             items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
         }
@@ -969,14 +966,14 @@ impl Generator {
             if self.chance(0.02) {
                 let usd = self.between(50.0, 400.0);
                 let ts = at(self.time_of_day(9, 21));
-                let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Savings, Channel::Mobile, ts);
+                let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Savings, Channel::Mobile);
                 t.counterparty_account_id = Some(self.users[u].accounts[f].id.clone());
                 items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
             }
             if self.chance(0.03) {
                 let usd = self.between(10.0, 90.0);
                 let ts = at(self.time_of_day(10, 21));
-                let t = self.txn(u, f, TransactionKind::Payment, usd, Category::Travel, Channel::Online, ts);
+                let t = self.txn(u, f, TransactionKind::Payment, usd, Category::Travel, Channel::Online);
                 items.push(Item { ts, ev: Event::Transaction(t), account: f, flags: Flags::default() });
             }
         }
@@ -985,7 +982,7 @@ impl Generator {
             if self.chance(0.02) {
                 let usd = self.between(20.0, 300.0);
                 let ts = at(self.time_of_day(10, 20));
-                let mut t = self.txn(u, s, TransactionKind::Deposit, usd, Category::Savings, Channel::BankTransfer, ts);
+                let mut t = self.txn(u, s, TransactionKind::Deposit, usd, Category::Savings, Channel::BankTransfer);
                 t.goal_id = self.tag_goal(u, 0.6);
                 let late_ok = t.goal_id.is_none() && !self.users[u].accounts[s].goal_linked;
                 items.push(Item {
@@ -999,14 +996,14 @@ impl Generator {
             if !(robust && linked) && b >= 2 && self.chance(0.015) {
                 let usd = self.between(50.0, 300.0);
                 let ts = at(self.time_of_day(9, 21));
-                let mut t = self.txn(u, s, TransactionKind::Transfer, usd, Category::Savings, Channel::Mobile, ts);
+                let mut t = self.txn(u, s, TransactionKind::Transfer, usd, Category::Savings, Channel::Mobile);
                 t.counterparty_account_id = Some(self.users[u].accounts[0].id.clone());
                 items.push(Item { ts, ev: Event::Transaction(t), account: s, flags: Flags::default() });
             }
         } else if self.chance(0.02) {
             let usd = self.between(20.0, 200.0);
             let ts = at(self.time_of_day(10, 20));
-            let mut t = self.txn(u, 0, TransactionKind::Deposit, usd, Category::Savings, Channel::BankTransfer, ts);
+            let mut t = self.txn(u, 0, TransactionKind::Deposit, usd, Category::Savings, Channel::BankTransfer);
             t.goal_id = self.tag_goal(u, 0.8);
             let late_ok = t.goal_id.is_none();
             items.push(Item {
@@ -1021,7 +1018,7 @@ impl Generator {
             if let Some(g) = self.tag_goal(u, 1.0) {
                 let usd = self.between(20.0, 150.0);
                 let ts = at(self.time_of_day(10, 20));
-                let mut t = self.txn(u, 0, TransactionKind::Withdrawal, usd, Category::Travel, Channel::Atm, ts);
+                let mut t = self.txn(u, 0, TransactionKind::Withdrawal, usd, Category::Travel, Channel::Atm);
                 t.goal_id = Some(g);
                 items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
             }
@@ -1159,12 +1156,11 @@ impl Generator {
                     let usd = left * self.between(0.3, 0.5);
                     left -= usd;
                     let t = if i % 2 == 0 {
-                        let mut t =
-                            self.txn(u, 0, TransactionKind::Transfer, usd, Category::Other, Channel::Online, ts);
+                        let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Other, Channel::Online);
                         t.counterparty_account_id = Some(self.id(format!("ext-{:05}", self.scenario_counter)));
                         t
                     } else {
-                        self.txn(u, 0, TransactionKind::Withdrawal, usd, Category::Other, Channel::Atm, ts)
+                        self.txn(u, 0, TransactionKind::Withdrawal, usd, Category::Other, Channel::Atm)
                     };
                     items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags });
                     ts += self.rng.random_range(2..10) * MINUTE;
@@ -1173,7 +1169,7 @@ impl Generator {
             FraudScenario::LargeAnomalousPurchase => {
                 let ts = local_ts(tz, date, self.time_of_day(0, 24));
                 let usd = self.between(2000.0, 6000.0);
-                let t = self.txn(u, 0, TransactionKind::Payment, usd, Category::Shopping, Channel::Online, ts);
+                let t = self.txn(u, 0, TransactionKind::Payment, usd, Category::Shopping, Channel::Online);
                 items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags });
             }
         }
@@ -1188,7 +1184,7 @@ impl Generator {
             let mut items = Vec::new();
             for a in 0..self.users[u].accounts.len() {
                 let ts = local_ts(tz, date, 12 * 3600 + a as u32 * 60);
-                let t = self.txn(u, a, TransactionKind::Interest, 0.5, Category::Savings, Channel::BankTransfer, ts);
+                let t = self.txn(u, a, TransactionKind::Interest, 0.5, Category::Savings, Channel::BankTransfer);
                 items.push(Item { ts, ev: Event::Transaction(t), account: a, flags: Flags::default() });
             }
             self.schedule_items(u, items);
