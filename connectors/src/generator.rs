@@ -607,7 +607,7 @@ impl Generator {
                 let per_period = if period == BudgetPeriod::Weekly { monthly_usd * 7.0 / 30.0 } else { monthly_usd };
                 let base = self.users[u].base;
                 let currency = if base != "USD" && self.chance(0.1) { "USD" } else { base };
-                let factor = self.between(0.6, 1.4);
+                let factor = self.between(0.9, 2.2);
                 let limit = self.round_money(per_period * factor, currency);
                 let id = self.id(format!("b{u:05}-{}", k + 1));
                 let plan = BudgetPlan { id, category, period, currency, limit, alive: true };
