@@ -1,0 +1,642 @@
+//! The independent reference model of the money rules (issue 4 and `docs/money-rules.md`), the
+//! oracle of the end-to-end test.
+//!
+//! Plain loops over the input, no engine code: readability over speed. It computes, from a slice of
+//! input [`Event`]s, the final state every processor must end in: balances per account, budget state
+//! per (budget, period), goal state per goal, and the set of notification ids.
+//!
+//! # The order it assumes
+//!
+//! The engine processes each input partition in order and, inside a task, picks among the heads of
+//! its co-partitioned inputs the record with the smallest timestamp. State is per account
+//! (balances: the account's own `transactions` partition merged with the credit legs from the
+//! `transfer-credits` repartition topic) and per user (budgets and goals: the user's transactions
+//! repartitioned by user, merged with `budgets` / `financial-goals`). The reference models that as
+//! **one timeline of all events sorted by `(timestamp, position in the input slice)`**, which is
+//! the same as a timestamp-ordered loop per key, because each key's state only ever sees its own
+//! records:
+//!
+//! - a transaction's debit leg (or only leg) is applied to `account_id` at its `occurred_at`; a
+//!   TRANSFER's credit leg is applied to `counterparty_account_id` at the same `occurred_at` (in the
+//!   engine it travels through a repartition topic, so its position among the counterparty's own
+//!   records is by timestamp only approximately);
+//! - budgets and goals see the user's transactions interleaved with the user's budget and goal
+//!   events by timestamp (in the engine the repartitioned transactions of a user's different
+//!   accounts come from different upstream tasks, so again approximately);
+//! - the global tables (`exchange-rates`, `user-profile`) take effect at their timestamp. In the
+//!   engine a global table is updated by its own thread, not synchronised with stream time, so a
+//!   rate or profile change is seen "when the record is processed" by wall clock. Only inputs
+//!   whose global-table records all precede every other record (and never change) give one
+//!   well-defined answer: the generator's e2e preset ([`crate::generator::GeneratorConfig::e2e`])
+//!   is built that way;
+//! - late events (an `occurred_at` earlier than records delivered before them) are placed at their
+//!   timestamp here, whereas the engine applies them where they sit in their partition. Sums
+//!   commute, so this only matters for order-sensitive outputs (threshold crossings, the last
+//!   transaction id); the e2e preset only makes order-insensitive records late.
+//!
+//! Exact duplicate deliveries sort next to each other (same timestamp, input order); the first
+//! one is applied and the others count as duplicates, which is what the engine does whichever
+//! copy it sees first since they are identical.
+//!
+//! # What it does not model
+//! Fraud scores and their FRAUD_ALERT notifications (another issue), spending analytics, the
+//! balance lineage and the exact payload (spent at crossing, triggering transaction id) of each
+//! alert or progress record: those depend on processing order, the final state does not.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, Days, Months, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use rust_decimal::{Decimal, RoundingStrategy};
+use schemas::{
+    BudgetAction, BudgetEvent, BudgetPeriod, Category, GoalEvent, GoalEventType, GoalStatus, TimestampMillis,
+    TransactionEvent, TransactionKind, TransactionStatus,
+};
+
+use crate::event::Event;
+
+/// Knobs of the processors that change the expected results.
+#[derive(Debug, Clone)]
+pub struct ReferenceConfig {
+    /// LOW_BALANCE when a balance goes from `>=` this to `<` this (default 0).
+    pub low_balance_threshold: Decimal,
+    /// Dedupe retention in event time (default 30 days).
+    pub dedupe_retention_ms: i64,
+}
+
+impl Default for ReferenceConfig {
+    fn default() -> Self {
+        ReferenceConfig { low_balance_threshold: Decimal::ZERO, dedupe_retention_ms: 30 * 24 * 3_600_000 }
+    }
+}
+
+/// Which leg of a transaction an account sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Leg {
+    /// The only leg of a non-transfer, or the `-` leg of a TRANSFER on `account_id`.
+    Debit,
+    /// The `+` leg of a TRANSFER on `counterparty_account_id`.
+    Credit,
+}
+
+impl Leg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Leg::Debit => "debit",
+            Leg::Credit => "credit",
+        }
+    }
+}
+
+/// Final state of one account (what the last `BalanceUpdated` says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountState {
+    pub account_id: String,
+    /// Owner learned from an applied leg whose `account_id` is this account; `""` while unknown.
+    pub user_id: String,
+    pub balance: Decimal,
+    pub currency: String,
+    pub applied_count: i64,
+    pub last_transaction_id: String,
+    pub updated_at: TimestampMillis,
+}
+
+/// State of one budget in one period, as of its last evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetPeriodState {
+    pub budget_id: String,
+    pub user_id: String,
+    pub category: Category,
+    pub period: BudgetPeriod,
+    pub period_start: TimestampMillis,
+    pub period_end: TimestampMillis,
+    /// Local date of `period_start` in the user's timezone, as in the alert id.
+    pub period_start_date: NaiveDate,
+    pub limit: Decimal,
+    pub currency: String,
+    /// Spending in the period converted to the budget currency, at the last evaluation.
+    pub spent: Decimal,
+    /// `alert_id`s raised for this (budget, period).
+    pub alerts: BTreeSet<String>,
+    /// The budget was deleted after (or at) this evaluation; no later evaluation happened.
+    pub deleted: bool,
+}
+
+/// Final state of one goal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoalState {
+    pub goal_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub target: Decimal,
+    pub currency: String,
+    pub account_id: Option<String>,
+    pub created_at: TimestampMillis,
+    pub saved: Decimal,
+    pub percent: Decimal,
+    pub status: GoalStatus,
+    /// Milestones (25, 50, 75, 100) reached so far.
+    pub milestones: BTreeSet<i32>,
+    pub updated_at: TimestampMillis,
+}
+
+/// A record a processor would send to its dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// `balances`, `budgets` or `goals`.
+    pub processor: &'static str,
+    /// transaction_id, budget_id or goal_id.
+    pub source_id: String,
+    pub reason: &'static str,
+}
+
+/// Ignored duplicate deliveries per processor (the `finstream_duplicates_total` counters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DuplicateCounts {
+    /// Legs: a duplicated transfer counts twice (debit and credit).
+    pub balances: u64,
+    pub budgets: u64,
+    pub goals: u64,
+}
+
+/// Everything the reference expects.
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceOutput {
+    pub accounts: BTreeMap<String, AccountState>,
+    /// Keyed by `(budget_id, period_start millis)`.
+    pub budgets: BTreeMap<(String, i64), BudgetPeriodState>,
+    pub goals: BTreeMap<String, GoalState>,
+    /// Every expected `notification_id` (without FRAUD_ALERT ones).
+    pub notifications: BTreeSet<String>,
+    pub duplicates: DuplicateCounts,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl ReferenceOutput {
+    /// Every `alert_id` raised, all budgets and periods.
+    pub fn alert_ids(&self) -> BTreeSet<String> {
+        self.budgets.values().flat_map(|b| b.alerts.iter().cloned()).collect()
+    }
+}
+
+/// Computes the expected final state from `events` (in delivery order; see the module docs for
+/// the processing order assumed).
+pub fn compute(events: &[Event], cfg: &ReferenceConfig) -> ReferenceOutput {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| (events[i].timestamp(), i));
+    compute_in_order(events, order, cfg)
+}
+
+/// Like [`compute`] but processes `events` in the order of the indexes in `order` (for tests that
+/// check a result does not depend on order, e.g. delivery order, where late events come late).
+pub fn compute_in_order(
+    events: &[Event],
+    order: impl IntoIterator<Item = usize>,
+    cfg: &ReferenceConfig,
+) -> ReferenceOutput {
+    let mut m = Model { cfg: cfg.clone(), ..Model::default() };
+    for i in order {
+        let ev = &events[i];
+        m.stream_time = m.stream_time.max(ev.timestamp().0);
+        match ev {
+            Event::Rate(r) => {
+                m.rates.insert(r.currency.clone(), r.usd_rate);
+            }
+            Event::Profile(p) => {
+                m.timezones.insert(p.user_id.clone(), p.timezone.clone());
+            }
+            Event::Transaction(t) => {
+                m.balance_legs(t);
+                m.budget_transaction(t);
+                m.goal_transaction(t);
+            }
+            Event::Budget(b) => m.budget_event(b),
+            Event::Goal(g) => m.goal_event(g),
+        }
+    }
+    m.out
+}
+
+/// Converts `amount` from `from` to `to`: `amount × usd_rate(from) / usd_rate(to)` rounded
+/// half-even to `to`'s ISO 4217 minor units; the same currency is returned unchanged. `None` when
+/// a rate (or the target's minor units) is unknown.
+pub fn convert(amount: Decimal, from: &str, to: &str, rates: &BTreeMap<String, Decimal>) -> Option<Decimal> {
+    if from == to {
+        return Some(amount);
+    }
+    let (rf, rt) = (rates.get(from)?, rates.get(to)?);
+    let minor = schemas::currency::minor_units(to)?;
+    Some((amount * rf / rt).round_dp_with_strategy(minor, RoundingStrategy::MidpointNearestEven))
+}
+
+/// The timezone named `name`, UTC when it does not parse.
+pub fn timezone(name: Option<&str>) -> Tz {
+    name.and_then(|n| n.parse::<Tz>().ok()).unwrap_or(Tz::UTC)
+}
+
+/// Local calendar date of `ts` in `tz`.
+pub fn local_date(tz: Tz, ts: TimestampMillis) -> NaiveDate {
+    tz.timestamp_millis_opt(ts.0).single().map(|d| d.date_naive()).unwrap_or_default()
+}
+
+/// The first instant of local date `d` in `tz` as UTC millis: local midnight, or (where a DST
+/// change skips midnight) the first local time of that date that exists, in 15-minute steps.
+pub fn local_midnight(tz: Tz, d: NaiveDate) -> TimestampMillis {
+    let mut t = d.and_hms_opt(0, 0, 0).expect("midnight");
+    for _ in 0..96 {
+        if let Some(dt) = tz.from_local_datetime(&t).earliest() {
+            return TimestampMillis(dt.timestamp_millis());
+        }
+        t += chrono::Duration::minutes(15);
+    }
+    TimestampMillis(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis())
+}
+
+/// `[start, end)` local dates of the period of `kind` containing `d`: calendar month, or ISO week
+/// from Monday.
+pub fn period_dates(kind: BudgetPeriod, d: NaiveDate) -> (NaiveDate, NaiveDate) {
+    match kind {
+        BudgetPeriod::Weekly => {
+            let start = d - Days::new(u64::from(d.weekday().num_days_from_monday()));
+            (start, start + Days::new(7))
+        }
+        _ => {
+            let start = d.with_day(1).expect("day 1");
+            (start, start + Months::new(1))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct BudgetDef {
+    category: Category,
+    limit: Decimal,
+    currency: String,
+    period: BudgetPeriod,
+    /// Local date (at SET time) of the SET's `updated_at`: the budget covers that date's period and
+    /// later ones.
+    set_date: NaiveDate,
+}
+
+#[derive(Debug, Clone)]
+struct LiveGoal {
+    state: GoalState,
+    /// Transactions already counted for this goal.
+    counted: BTreeSet<String>,
+}
+
+#[derive(Default)]
+struct Model {
+    cfg: ReferenceConfig,
+    stream_time: i64,
+    rates: BTreeMap<String, Decimal>,
+    timezones: BTreeMap<String, String>,
+    /// Balances: `(account, transaction_id, leg)` → occurred_at of the applied leg.
+    balance_seen: BTreeMap<(String, String, Leg), i64>,
+    /// Budgets: `(user, transaction_id)` → occurred_at.
+    budget_seen: BTreeMap<(String, String), i64>,
+    /// Spending per `(user, category, local date, currency)`.
+    spending: BTreeMap<(String, String, NaiveDate, String), Decimal>,
+    /// Live budgets per `(user, budget_id)`.
+    budget_defs: BTreeMap<(String, String), BudgetDef>,
+    /// Goals: `(user, transaction_id)` → occurred_at.
+    goal_seen: BTreeMap<(String, String), i64>,
+    /// Live goals per `(user, goal_id)`.
+    live_goals: BTreeMap<(String, String), LiveGoal>,
+    out: ReferenceOutput,
+}
+
+impl Model {
+    fn tz(&self, user: &str) -> Tz {
+        timezone(self.timezones.get(user).map(String::as_str))
+    }
+
+    /// Whether a dedupe entry remembered at `seen` is still kept at the current stream time. The
+    /// engine purges by a stream-time punctuation per task; the generator never repeats a record
+    /// more than minutes later, so any reading of "older than the retention" agrees on its data.
+    fn retained(&self, seen: Option<&i64>) -> bool {
+        seen.is_some_and(|&at| self.stream_time - at <= self.cfg.dedupe_retention_ms)
+    }
+
+    fn dead_letter(&mut self, processor: &'static str, source_id: &str, reason: &'static str) {
+        self.out.dead_letters.push(DeadLetter { processor, source_id: source_id.to_string(), reason });
+    }
+
+    // ---------------------------------------------------------------- balances
+
+    fn balance_legs(&mut self, t: &TransactionEvent) {
+        // Only COMPLETED moves money; PENDING/FAILED are not remembered by dedupe either.
+        if t.status != TransactionStatus::Completed {
+            return;
+        }
+        let debit_sign = if t.kind == TransactionKind::Transfer {
+            -Decimal::ONE
+        } else {
+            if t.signed_amount().is_sign_negative() {
+                -Decimal::ONE
+            } else {
+                Decimal::ONE
+            }
+        };
+        self.apply_leg(t, &t.account_id, Leg::Debit, debit_sign);
+        if t.kind == TransactionKind::Transfer {
+            if let Some(cp) = t.counterparty_account_id.as_deref() {
+                self.apply_leg(t, cp, Leg::Credit, Decimal::ONE);
+            }
+        }
+    }
+
+    fn apply_leg(&mut self, t: &TransactionEvent, account: &str, leg: Leg, sign: Decimal) {
+        let key = (account.to_string(), t.transaction_id.clone(), leg);
+        if self.retained(self.balance_seen.get(&key)) {
+            self.out.duplicates.balances += 1;
+            return;
+        }
+        let known_currency = self.out.accounts.get(account).map(|a| a.currency.clone());
+        // An account's currency is that of its first applied leg.
+        let currency = known_currency.unwrap_or_else(|| t.currency.clone());
+        let Some(amount) = convert(t.amount, &t.currency, &currency, &self.rates) else {
+            self.dead_letter("balances", &t.transaction_id, "missing_exchange_rate");
+            return;
+        };
+        let acc = self.out.accounts.entry(account.to_string()).or_insert_with(|| AccountState {
+            account_id: account.to_string(),
+            user_id: String::new(),
+            balance: Decimal::ZERO,
+            currency: currency.clone(),
+            applied_count: 0,
+            last_transaction_id: String::new(),
+            updated_at: TimestampMillis(0),
+        });
+        let before = acc.balance;
+        acc.balance += sign * amount;
+        acc.applied_count += 1;
+        acc.last_transaction_id = t.transaction_id.clone();
+        acc.updated_at = t.occurred_at;
+        if t.account_id == account {
+            acc.user_id = t.user_id.clone();
+        }
+        let threshold = self.cfg.low_balance_threshold;
+        if before >= threshold && acc.balance < threshold {
+            self.out.notifications.insert(format!("low-balance:{account}:{}:{}", t.transaction_id, leg.as_str()));
+        }
+        self.balance_seen.insert(key, t.occurred_at.0);
+    }
+
+    // ---------------------------------------------------------------- budgets
+
+    fn budget_transaction(&mut self, t: &TransactionEvent) {
+        if t.status != TransactionStatus::Completed {
+            return;
+        }
+        let key = (t.user_id.clone(), t.transaction_id.clone());
+        if self.retained(self.budget_seen.get(&key)) {
+            self.out.duplicates.budgets += 1;
+            return;
+        }
+        let sign = match t.kind {
+            TransactionKind::Payment | TransactionKind::Withdrawal | TransactionKind::Fee => Decimal::ONE,
+            TransactionKind::Refund => -Decimal::ONE,
+            // Other kinds (TRANSFER included) are not spending.
+            _ => {
+                self.budget_seen.insert(key, t.occurred_at.0);
+                return;
+            }
+        };
+        let tz = self.tz(&t.user_id);
+        let date = local_date(tz, t.occurred_at);
+        // The live budgets of this category that cover the transaction's period.
+        let matching: Vec<(String, BudgetDef)> = self
+            .budget_defs
+            .iter()
+            .filter(|((u, _), d)| {
+                u == &t.user_id
+                    && d.category == t.category
+                    && period_dates(d.period, date).0 >= period_dates(d.period, d.set_date).0
+            })
+            .map(|((_, id), d)| (id.clone(), d.clone()))
+            .collect();
+        // A rate this record needs is missing: dead letter, nothing of it applied.
+        if matching.iter().any(|(_, d)| convert(t.amount, &t.currency, &d.currency, &self.rates).is_none()) {
+            self.dead_letter("budgets", &t.transaction_id, "missing_exchange_rate");
+            return;
+        }
+        *self.spending.entry((t.user_id.clone(), t.category.to_string(), date, t.currency.clone())).or_default() +=
+            sign * t.amount;
+        self.budget_seen.insert(key, t.occurred_at.0);
+        for (id, def) in matching {
+            self.evaluate_budget(&t.user_id, &id, &def, date, &t.transaction_id);
+        }
+    }
+
+    fn budget_event(&mut self, b: &BudgetEvent) {
+        let key = (b.user_id.clone(), b.budget_id.clone());
+        match b.action {
+            BudgetAction::Set => {
+                let tz = self.tz(&b.user_id);
+                let date = local_date(tz, b.updated_at);
+                let def = BudgetDef {
+                    category: b.category,
+                    limit: b.limit,
+                    currency: b.currency.clone(),
+                    period: b.period,
+                    set_date: date,
+                };
+                self.budget_defs.insert(key, def.clone());
+                self.evaluate_budget(&b.user_id, &b.budget_id, &def, date, "");
+            }
+            BudgetAction::Delete => {
+                self.budget_defs.remove(&key);
+                for ((id, _), st) in self.out.budgets.iter_mut() {
+                    if id == &b.budget_id && st.user_id == b.user_id {
+                        st.deleted = true;
+                    }
+                }
+            }
+            BudgetAction::Unknown => {}
+        }
+    }
+
+    /// Recomputes `spent` of budget `id` for the period containing local date `date` and raises the
+    /// 80/100 alerts not raised before. `spent` = Σ over the period's local dates and currencies of
+    /// each (date, currency) sum converted to the budget currency (money-rules.md "Budgets").
+    fn evaluate_budget(&mut self, user: &str, id: &str, def: &BudgetDef, date: NaiveDate, _trigger: &str) {
+        let tz = self.tz(user);
+        let (start, end) = period_dates(def.period, date);
+        let mut spent = Decimal::ZERO;
+        let cat = def.category.to_string();
+        let from = (user.to_string(), cat.clone(), start, String::new());
+        let to = (user.to_string(), cat, end, String::new());
+        for ((_, _, _, cur), sum) in self.spending.range(from..to) {
+            // Checked before the spending was recorded; a SET with a rate missing skips it.
+            spent += convert(*sum, cur, &def.currency, &self.rates).unwrap_or_default();
+        }
+        let period_start = local_midnight(tz, start);
+        let entry = self.out.budgets.entry((id.to_string(), period_start.0)).or_insert_with(|| BudgetPeriodState {
+            budget_id: id.to_string(),
+            user_id: user.to_string(),
+            category: def.category,
+            period: def.period,
+            period_start,
+            period_end: local_midnight(tz, end),
+            period_start_date: start,
+            limit: def.limit,
+            currency: def.currency.clone(),
+            spent,
+            alerts: BTreeSet::new(),
+            deleted: false,
+        });
+        entry.category = def.category;
+        entry.limit = def.limit;
+        entry.currency = def.currency.clone();
+        entry.spent = spent;
+        entry.deleted = false;
+        if spent > Decimal::ZERO {
+            for (pct, reached) in [(80, spent >= def.limit * Decimal::new(8, 1)), (100, spent >= def.limit)] {
+                let alert_id = format!("{id}:{}:{pct}", start.format("%Y-%m-%d"));
+                // Each (budget, period, threshold) alerts once ever, whatever period entry holds it.
+                if reached && !self.out.notifications.contains(&format!("budget:{alert_id}")) {
+                    entry.alerts.insert(alert_id.clone());
+                    self.out.notifications.insert(format!("budget:{alert_id}"));
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- goals
+
+    /// The signed contribution of `t` to `goal`, or `None` when it does not count.
+    fn contribution(goal: &GoalState, t: &TransactionEvent) -> Option<Decimal> {
+        use TransactionKind as K;
+        if let Some(acc) = goal.account_id.as_deref() {
+            let from = t.account_id == acc;
+            let to = t.counterparty_account_id.as_deref() == Some(acc);
+            if from || to {
+                return match t.kind {
+                    K::Deposit | K::Interest | K::Refund if from => Some(t.amount),
+                    K::Withdrawal | K::Payment | K::Fee if from => Some(-t.amount),
+                    K::Transfer if from && to => Some(Decimal::ZERO),
+                    K::Transfer if to => Some(t.amount),
+                    K::Transfer => Some(-t.amount),
+                    _ => None,
+                };
+            }
+        }
+        if t.goal_id.as_deref() == Some(goal.goal_id.as_str()) {
+            return match t.kind {
+                K::Deposit | K::Interest | K::Refund | K::Transfer => Some(t.amount),
+                K::Withdrawal | K::Payment | K::Fee => Some(-t.amount),
+                K::Unknown => None,
+            };
+        }
+        None
+    }
+
+    fn goal_transaction(&mut self, t: &TransactionEvent) {
+        if t.status != TransactionStatus::Completed {
+            return;
+        }
+        let key = (t.user_id.clone(), t.transaction_id.clone());
+        if self.retained(self.goal_seen.get(&key)) {
+            self.out.duplicates.goals += 1;
+            return;
+        }
+        // Goals of this user that exist now and were created at or before the transaction.
+        let mut changes = Vec::new();
+        for ((u, id), g) in &self.live_goals {
+            if u != &t.user_id || t.occurred_at < g.state.created_at || g.counted.contains(&t.transaction_id) {
+                continue;
+            }
+            if let Some(signed) = Self::contribution(&g.state, t) {
+                match convert(signed.abs(), &t.currency, &g.state.currency, &self.rates) {
+                    Some(a) => changes.push((id.clone(), if signed.is_sign_negative() { -a } else { a })),
+                    None => {
+                        self.dead_letter("goals", &t.transaction_id, "missing_exchange_rate");
+                        return;
+                    }
+                }
+            }
+        }
+        self.goal_seen.insert(key, t.occurred_at.0);
+        for (id, delta) in changes {
+            let k = (t.user_id.clone(), id);
+            let Some(mut g) = self.live_goals.remove(&k) else { continue };
+            g.counted.insert(t.transaction_id.clone());
+            if !delta.is_zero() {
+                g.state.saved += delta;
+                self.goal_progress(&mut g.state, t.occurred_at);
+            }
+            self.live_goals.insert(k, g);
+        }
+    }
+
+    fn goal_event(&mut self, e: &GoalEvent) {
+        let key = (e.user_id.clone(), e.goal_id.clone());
+        match e.event_type {
+            GoalEventType::GoalCreated => {
+                let mut state = GoalState {
+                    goal_id: e.goal_id.clone(),
+                    user_id: e.user_id.clone(),
+                    name: e.name.clone(),
+                    target: e.target_amount,
+                    currency: e.currency.clone(),
+                    account_id: e.account_id.clone(),
+                    created_at: e.occurred_at,
+                    saved: Decimal::ZERO,
+                    percent: Decimal::ZERO,
+                    status: GoalStatus::InProgress,
+                    milestones: BTreeSet::new(),
+                    updated_at: e.occurred_at,
+                };
+                self.goal_progress(&mut state, e.occurred_at);
+                self.live_goals.insert(key, LiveGoal { state, counted: BTreeSet::new() });
+            }
+            GoalEventType::GoalUpdated => {
+                // An update of a goal never created (or already deleted) has nothing to update.
+                let Some(mut g) = self.live_goals.remove(&key) else { return };
+                if g.state.currency != e.currency {
+                    self.dead_letter("goals", &e.goal_id, "invalid_goal_update");
+                } else {
+                    g.state.name = e.name.clone();
+                    g.state.target = e.target_amount;
+                    g.state.account_id = e.account_id.clone();
+                    self.goal_progress(&mut g.state, e.occurred_at);
+                }
+                self.live_goals.insert(key, g);
+            }
+            GoalEventType::GoalDeleted => {
+                if let Some(mut g) = self.live_goals.remove(&key) {
+                    g.state.status = GoalStatus::Deleted;
+                    g.state.updated_at = e.occurred_at;
+                    self.out.goals.insert(e.goal_id.clone(), g.state);
+                }
+            }
+            GoalEventType::Unknown => {}
+        }
+    }
+
+    /// Recomputes percent, milestones and status after a change, and records the state.
+    fn goal_progress(&mut self, g: &mut GoalState, at: TimestampMillis) {
+        g.percent = goal_percent(g.saved, g.target);
+        for m in [25, 50, 75, 100] {
+            if g.percent >= Decimal::from(m) && g.milestones.insert(m) {
+                self.out.notifications.insert(format!("goal:{}:{m}", g.goal_id));
+            }
+        }
+        if g.percent >= Decimal::ONE_HUNDRED {
+            g.status = GoalStatus::Achieved;
+        }
+        g.updated_at = at;
+        self.out.goals.insert(g.goal_id.clone(), g.clone());
+    }
+}
+
+/// `min(100, saved / target × 100)` rounded half-even to 2 places; 0 when saved < 0.
+pub fn goal_percent(saved: Decimal, target: Decimal) -> Decimal {
+    if saved.is_sign_negative() || target <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    (saved * Decimal::ONE_HUNDRED / target)
+        .min(Decimal::ONE_HUNDRED)
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+}
