@@ -458,8 +458,8 @@ impl Model {
     }
 
     /// Recomputes `spent` of budget `id` for the period containing local date `date` and raises the
-    /// 80/100 alerts not raised before. `spent` = Σ over the period's local dates and currencies of
-    /// each (date, currency) sum converted to the budget currency (money-rules.md "Budgets").
+    /// 80/100 alerts not raised before. `spent` = Σ over currencies of the period's per-currency
+    /// sum converted to the budget currency (money-rules.md "Budgets").
     fn evaluate_budget(&mut self, user: &str, id: &str, def: &BudgetDef, date: NaiveDate, _trigger: &str) {
         let tz = self.tz(user);
         let (start, end) = period_dates(def.period, date);
@@ -467,9 +467,13 @@ impl Model {
         let cat = def.category.to_string();
         let from = (user.to_string(), cat.clone(), start, String::new());
         let to = (user.to_string(), cat, end, String::new());
+        let mut per_currency: BTreeMap<&str, Decimal> = BTreeMap::new();
         for ((_, _, _, cur), sum) in self.spending.range(from..to) {
+            *per_currency.entry(cur.as_str()).or_default() += *sum;
+        }
+        for (cur, sum) in per_currency {
             // Checked before the spending was recorded; a SET with a rate missing skips it.
-            spent += convert(*sum, cur, &def.currency, &self.rates).unwrap_or_default();
+            spent += convert(sum, cur, &def.currency, &self.rates).unwrap_or_default();
         }
         let period_start = local_midnight(tz, start);
         let entry = self.out.budgets.entry((id.to_string(), period_start.0)).or_insert_with(|| BudgetPeriodState {

@@ -22,7 +22,9 @@ pub struct FinanceConfig {
     /// dedupe stores. Default 30 days.
     #[serde(default = "default_dedupe_retention_ms")]
     pub dedupe_retention_ms: i64,
-    /// Stream-time interval of the punctuation that purges expired dedupe entries. Default 1 hour.
+    /// Stream-time interval of the punctuation that purges expired dedupe entries. Default 1 day:
+    /// a purge scans the whole store, and an expired entry already counts as absent, so purging
+    /// more often only saves disk (at most one day's entries beyond the retention).
     #[serde(default = "default_dedupe_purge_interval_ms")]
     pub dedupe_purge_interval_ms: i64,
     /// Fraud scoring (`fraud`): features, weights, thresholds, `model_version`.
@@ -48,9 +50,9 @@ pub const fn default_lineage_len() -> usize {
 pub const fn default_dedupe_retention_ms() -> i64 {
     THIRTY_DAYS_MS
 }
-/// Default [`FinanceConfig::dedupe_purge_interval_ms`]: 1 hour.
+/// Default [`FinanceConfig::dedupe_purge_interval_ms`]: 1 day.
 pub const fn default_dedupe_purge_interval_ms() -> i64 {
-    3_600_000
+    24 * 3_600_000
 }
 
 impl Default for FinanceConfig {
