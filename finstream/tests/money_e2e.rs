@@ -171,6 +171,9 @@ fn kafka_exactly_once_agrees_with_reference() {
     config.streams.state_dir = dir.path().join("state");
     config.streams.num_stream_threads = 2;
     config.streams.commit_interval_ms = Some(50);
+    // The test waits for each slice to pass through the repartition topics; librdkafka's default
+    // 500 ms fetch wait would dominate that round trip.
+    config.streams.kafka.insert("fetch.wait.max.ms".into(), "10".into());
     config.schema_registry.listen = "127.0.0.1:0".into();
     mock.create_topic(&config.schema_registry.topic, 1, 1).unwrap();
     let registry = registry::start(&config.schema_registry, &config.streams).unwrap();
@@ -195,7 +198,10 @@ fn kafka_exactly_once_agrees_with_reference() {
             .collect(),
     };
     let batches = input.batches();
-    for batch in &batches {
+    for (i, batch) in batches.iter().enumerate() {
+        if i % 50 == 0 {
+            eprintln!("batch {i}/{} at {:?}", batches.len(), t0.elapsed());
+        }
         for ev in batch {
             let value = money::encode(&registry.client, ev);
             let record = BaseRecord::to(ev.topic()).key(ev.key()).payload(&value).timestamp(ev.timestamp().0);
