@@ -57,13 +57,7 @@ fn driver_agrees_with_reference() {
     let raw = |recs: Vec<streams::OutRecord>| -> Vec<Raw> {
         recs.into_iter().map(|r| (r.key.unwrap_or_default(), r.value.unwrap_or_default())).collect()
     };
-    let actual = Actual::read(
-        &registry,
-        APP,
-        d.metrics(),
-        |s| d.store_raw(s),
-        |t| raw(d.read_raw(t)),
-    );
+    let actual = Actual::read(&registry, APP, d.metrics(), |s| d.store_raw(s), |t| raw(d.read_raw(t)));
     assert_agrees(&actual, &input);
 }
 
@@ -209,7 +203,10 @@ fn kafka_exactly_once_agrees_with_reference() {
             loop {
                 match producer.send(record) {
                     Ok(()) => break,
-                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                        r,
+                    )) => {
                         producer.poll(Duration::from_millis(10));
                         record = r;
                     }
