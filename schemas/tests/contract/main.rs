@@ -7,4 +7,3 @@ mod evolution;
 mod matches_avsc;
 mod roundtrip;
 mod samples;
-mod speed;
