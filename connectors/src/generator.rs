@@ -45,6 +45,8 @@ use serde::{Deserialize, Serialize};
 use crate::event::Event;
 
 const SECOND: i64 = 1000;
+/// Life days before fraud scenarios may start (see `life`).
+const FRAUD_WARM_UP_DAYS: u32 = 10;
 const MINUTE: i64 = 60 * SECOND;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
@@ -154,9 +156,11 @@ impl GeneratorConfig {
 pub enum FraudScenario {
     /// A burst of tiny online payments at one merchant at night, many declined.
     CardTesting,
-    /// Two card payments far apart in space and close in time.
+    /// Two card payments far apart in space and close in time: the cardholder's own purchase at
+    /// home (not labelled) and, 20-60 minutes later, the stolen card used abroad (labelled).
     ImpossibleTravel,
-    /// Quick large withdrawals and transfers out emptying the account.
+    /// Quick large withdrawals and transfers out emptying the account (90 % of it in 3-5 steps
+    /// a few minutes apart, at night).
     AccountDrain,
     /// One purchase many times larger than the user's usual ones.
     LargeAnomalousPurchase,
@@ -808,10 +812,14 @@ impl Generator {
         let has_savings = self.users[u].accounts.iter().position(|a| a.kind == AccountKind::Savings);
         let foreign = self.users[u].accounts.iter().position(|a| a.kind == AccountKind::Foreign);
 
-        // Trips: start one now and then, end it when due.
+        // Trips: start one now and then, end it when due. The day a trip starts and the day after
+        // it ends the user is travelling: no card-present payments, so consecutive located
+        // payments are always a flight apart (over 30 hours), never "impossible travel".
+        let mut in_transit = false;
         if let Some((end, _)) = self.users[u].trip {
             if date > end {
                 self.users[u].trip = None;
+                in_transit = true;
             }
         } else if self.chance(0.012) {
             let i = self.rng.random_range(0..TRIPS.len() + HOMES.len());
@@ -819,6 +827,7 @@ impl Generator {
             if dest.currency != base || dest.country != self.users[u].home.country {
                 let len = self.rng.random_range(2..7);
                 self.users[u].trip = Some((date + Days::new(len), dest));
+                in_transit = true;
             }
         }
         let spend_currency = self.users[u].trip.map(|(_, p)| p.currency).unwrap_or(base);
@@ -905,6 +914,9 @@ impl Generator {
         for (cat, usd, (h0, h1)) in spend {
             let online = matches!(cat, Category::Shopping | Category::Entertainment) && self.chance(0.4);
             let channel = if online { Channel::Online } else { Channel::Card };
+            if in_transit && channel == Channel::Card {
+                continue;
+            }
             let amount = self.money(usd, spend_currency);
             let mut t = self.txn_in(u, 0, TransactionKind::Payment, amount, spend_currency, cat, channel);
             let ts = at(self.time_of_day(h0, h1));
@@ -1078,7 +1090,10 @@ impl Generator {
             let ts = at(self.time_of_day(7, 23));
             items.push(Item { ts, ev: Event::Profile(profile), account: 0, flags: Flags::default() });
         }
-        if self.cfg.fraud && !self.users[u].fraud_done && b >= 3 && self.chance(0.004) {
+        // Every generated account opens on the set-up day, unlike a bank's accounts, which mostly
+        // have years of history when fraud strikes: scenarios start after a warm-up of
+        // FRAUD_WARM_UP_DAYS days of normal life.
+        if self.cfg.fraud && !self.users[u].fraud_done && b >= FRAUD_WARM_UP_DAYS && self.chance(0.004) {
             self.users[u].fraud_done = true;
             self.fraud(u, date, &mut items);
         }
@@ -1127,11 +1142,13 @@ impl Generator {
                 }
             }
             FraudScenario::ImpossibleTravel => {
+                // The cardholder's own purchase (not fraud, not labelled), then the stolen card
+                // used far away shortly after: only that one is fraudulent.
                 let ts = local_ts(tz, date, self.time_of_day(10, 18));
                 let usd = self.rng.random_range(20.0..80.0);
                 let amount = self.money(usd, cur);
                 let t = self.txn_in(u, 0, TransactionKind::Payment, amount, cur, Category::Shopping, Channel::Card);
-                items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags });
+                items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags: Flags::default() });
                 let far = &TRIPS[self.rng.random_range(0..3)];
                 let usd = self.rng.random_range(100.0..600.0);
                 let amount = self.money(usd, far.currency);
@@ -1150,10 +1167,13 @@ impl Generator {
                 items.push(Item { ts: later, ev: Event::Transaction(t), account: 0, flags });
             }
             FraudScenario::AccountDrain => {
+                // Steps of 30-50 % of what is left; the last one takes the rest (90 % in all).
                 let mut ts = local_ts(tz, date, self.time_of_day(1, 4));
                 let mut left = self.users[u].accounts[0].safe_usd.max(500.0) * 0.9;
-                for i in 0..self.rng.random_range(3..6) {
-                    let usd = left * self.between(0.3, 0.5);
+                let steps = self.rng.random_range(3..6);
+                for i in 0..steps {
+                    let share = self.between(0.3, 0.5);
+                    let usd = if i + 1 == steps { left } else { left * share };
                     left -= usd;
                     let t = if i % 2 == 0 {
                         let mut t = self.txn(u, 0, TransactionKind::Transfer, usd, Category::Other, Channel::Online);
@@ -1167,9 +1187,15 @@ impl Generator {
                 }
             }
             FraudScenario::LargeAnomalousPurchase => {
+                // Stolen card details spent online at a shop the cardholder never used.
                 let ts = local_ts(tz, date, self.time_of_day(0, 24));
                 let usd = self.between(2000.0, 6000.0);
-                let t = self.txn(u, 0, TransactionKind::Payment, usd, Category::Shopping, Channel::Online);
+                let mut t = self.txn(u, 0, TransactionKind::Payment, usd, Category::Shopping, Channel::Online);
+                t.merchant = Some(Merchant {
+                    merchant_id: "m-x-electronics".into(),
+                    name: "GadgetHub Online".into(),
+                    mcc: "5732".into(),
+                });
                 items.push(Item { ts, ev: Event::Transaction(t), account: 0, flags });
             }
         }

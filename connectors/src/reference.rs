@@ -38,8 +38,13 @@
 //! one is applied and the others count as duplicates, which is what the engine does whichever
 //! copy it sees first since they are identical.
 //!
+//! Spending analytics (issue 5) is in [`analytics`]: daily totals, monthly cash flow and late
+//! records, in [`ReferenceOutput::spending_daily`], [`ReferenceOutput::cash_flow`] and
+//! [`ReferenceOutput::late_records`]. Its lateness follows the processing order given: in timestamp
+//! order ([`compute`]) nothing is late.
+//!
 //! # What it does not model
-//! Fraud scores and their FRAUD_ALERT notifications (another issue), spending analytics, the
+//! Fraud scores and their FRAUD_ALERT notifications (measured against labels instead), the
 //! balance lineage and the exact payload (spent at crossing, triggering transaction id) of each
 //! alert or progress record: those depend on processing order, the final state does not.
 
@@ -55,6 +60,10 @@ use schemas::{
 
 use crate::event::Event;
 
+pub mod analytics;
+
+pub use analytics::{AnalyticsConfig, DailyKey, DailyTotal, LateRecord, MonthlyCashFlow};
+
 /// Knobs of the processors that change the expected results.
 #[derive(Debug, Clone)]
 pub struct ReferenceConfig {
@@ -62,11 +71,17 @@ pub struct ReferenceConfig {
     pub low_balance_threshold: Decimal,
     /// Dedupe retention in event time (default 30 days).
     pub dedupe_retention_ms: i64,
+    /// Spending analytics: grace, default base currency, partitions (lateness clocks).
+    pub analytics: AnalyticsConfig,
 }
 
 impl Default for ReferenceConfig {
     fn default() -> Self {
-        ReferenceConfig { low_balance_threshold: Decimal::ZERO, dedupe_retention_ms: 30 * 24 * 3_600_000 }
+        ReferenceConfig {
+            low_balance_threshold: Decimal::ZERO,
+            dedupe_retention_ms: 30 * 24 * 3_600_000,
+            analytics: AnalyticsConfig::default(),
+        }
     }
 }
 
@@ -157,6 +172,8 @@ pub struct DuplicateCounts {
     pub balances: u64,
     pub budgets: u64,
     pub goals: u64,
+    /// Analytics: transactions and transfers in.
+    pub analytics: u64,
 }
 
 /// Everything the reference expects.
@@ -170,6 +187,14 @@ pub struct ReferenceOutput {
     pub notifications: BTreeSet<String>,
     pub duplicates: DuplicateCounts,
     pub dead_letters: Vec<DeadLetter>,
+    /// Every daily window of the `spending-daily` store at the end of the input, keyed by
+    /// `(user_id, category symbol, window start)`; [`DailyTotal::closed`] says which are final.
+    pub spending_daily: BTreeMap<DailyKey, DailyTotal>,
+    /// The `cash-flow` store at the end, keyed by `(user_id, "YYYY-MM")` (local month).
+    pub cash_flow: BTreeMap<(String, String), MonthlyCashFlow>,
+    /// Spending records found late (beyond grace), in processing order: not in any window,
+    /// counted on `finstream_late_records_total{processor="analytics"}`.
+    pub late_records: Vec<LateRecord>,
 }
 
 impl ReferenceOutput {
@@ -194,7 +219,8 @@ pub fn compute_in_order(
     order: impl IntoIterator<Item = usize>,
     cfg: &ReferenceConfig,
 ) -> ReferenceOutput {
-    let mut m = Model { cfg: cfg.clone(), ..Model::default() };
+    let mut m =
+        Model { cfg: cfg.clone(), analytics: analytics::Analytics::new(cfg.analytics.clone()), ..Model::default() };
     for i in order {
         let ev = &events[i];
         m.stream_time = m.stream_time.max(ev.timestamp().0);
@@ -204,16 +230,24 @@ pub fn compute_in_order(
             }
             Event::Profile(p) => {
                 m.timezones.insert(p.user_id.clone(), p.timezone.clone());
+                m.analytics.profile(p);
             }
             Event::Transaction(t) => {
                 m.balance_legs(t);
                 m.budget_transaction(t);
                 m.goal_transaction(t);
+                m.analytics_transaction(t);
             }
             Event::Budget(b) => m.budget_event(b),
             Event::Goal(g) => m.goal_event(g),
         }
     }
+    let (a, dead) = m.analytics.finish();
+    m.out.spending_daily = a.spending_daily;
+    m.out.cash_flow = a.cash_flow;
+    m.out.late_records = a.late;
+    m.out.duplicates.analytics = a.duplicates;
+    m.out.dead_letters.extend(dead);
     m.out
 }
 
@@ -303,6 +337,7 @@ struct Model {
     goal_seen: BTreeMap<(String, String), i64>,
     /// Live goals per `(user, goal_id)`.
     live_goals: BTreeMap<(String, String), LiveGoal>,
+    analytics: analytics::Analytics,
     out: ReferenceOutput,
 }
 
@@ -381,6 +416,24 @@ impl Model {
             self.out.notifications.insert(format!("low-balance:{account}:{}:{}", t.transaction_id, leg.as_str()));
         }
         self.balance_seen.insert(key, t.occurred_at.0);
+    }
+
+    // ---------------------------------------------------------------- analytics
+
+    /// The user's copy of the transaction, then (a COMPLETED TRANSFER) its credit into an account
+    /// whose owner balances knows by now: learned from a leg applied on `account_id` = that
+    /// account, which for a transfer to oneself is this transaction's own debit leg.
+    fn analytics_transaction(&mut self, t: &TransactionEvent) {
+        let (now, retention) = (self.stream_time, self.cfg.dedupe_retention_ms);
+        self.analytics.transaction(t, &self.rates, now, retention);
+        if t.status != TransactionStatus::Completed || t.kind != TransactionKind::Transfer {
+            return;
+        }
+        let Some(cp) = t.counterparty_account_id.as_deref().filter(|c| !c.trim().is_empty()) else { return };
+        let owner = self.out.accounts.get(cp).map(|a| a.user_id.clone()).filter(|u| !u.is_empty());
+        if let Some(owner) = owner {
+            self.analytics.transfer_in(&owner, t, &self.rates, now, retention);
+        }
     }
 
     // ---------------------------------------------------------------- budgets

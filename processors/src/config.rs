@@ -77,15 +77,16 @@ pub const ONE_HOUR_MS: i64 = 3_600_000;
 pub const NINETY_DAYS_MS: i64 = 90 * 24 * ONE_HOUR_MS;
 
 /// Fraud scoring (docs/money-rules.md, "Fraud scores"). Every feature that fires adds its
-/// weight; the score is the sum capped at 100. The defaults are model `rules-v1`: any one of
+/// weight; the score is the sum capped at 100. The defaults are model `rules-v2`: any one of
 /// VELOCITY, IMPOSSIBLE_TRAVEL, RAPID_DRAIN alone reaches REVIEW; AMOUNT_ANOMALY needs one more
 /// signal (e.g. NEW_MERCHANT); FOREIGN_COUNTRY, NIGHT_TIME, NEW_MERCHANT and HIGH_RISK_MCC are
 /// weak signals that reach REVIEW only together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FraudConfig {
-    /// Names this configuration in every `FraudScore.model_version`. Default `rules-v1`; change
-    /// it whenever a weight or threshold changes.
+    /// Names this configuration in every `FraudScore.model_version`. Default `rules-v2`; change
+    /// it whenever a weight, a threshold or the meaning of a feature changes (`rules-v1` kept
+    /// AMOUNT_ANOMALY statistics on raw amounts and learnt from flagged transactions too).
     pub model_version: String,
     /// REVIEW at or above this score. Default 50.
     pub review_threshold: i32,
@@ -102,10 +103,11 @@ pub struct FraudConfig {
     pub anomaly_history_ms: i64,
     /// AMOUNT_ANOMALY needs at least this many prior outflows in the horizon. Default 10.
     pub anomaly_min_history: u64,
-    /// AMOUNT_ANOMALY fires above mean + this many standard deviations... Default 3.
+    /// AMOUNT_ANOMALY fires above `exp(mean + this many standard deviations)` of the logarithms
+    /// of the prior amounts in USD... Default 3.
     pub anomaly_sigmas: f64,
-    /// ...and at least this multiple of the mean (so a flat history does not flag a slightly
-    /// larger amount). Default 2.
+    /// ...and at least this multiple of their geometric mean `exp(mean)` (so a flat history does
+    /// not flag a slightly larger amount). Default 2.
     pub anomaly_min_multiple: f64,
     /// Default 40.
     pub anomaly_weight: i32,
@@ -147,9 +149,9 @@ pub struct FraudConfig {
     pub scores_kept: usize,
 }
 
-/// Default [`FraudConfig::model_version`]: `rules-v1` (not `const`: a `String`).
+/// Default [`FraudConfig::model_version`]: `rules-v2` (not `const`: a `String`).
 pub fn default_model_version() -> String {
-    "rules-v1".to_string()
+    "rules-v2".to_string()
 }
 /// Default [`FraudConfig::review_threshold`]: 50.
 pub const fn default_review_threshold() -> i32 {
@@ -405,7 +407,7 @@ mod tests {
         assert_eq!(cfg.topics.budgets, "b2");
         assert_eq!(cfg.topics.transactions, "transactions");
         assert!(serde_json::from_str::<FinanceConfig>(r#"{"lineage":3}"#).is_err());
-        assert_eq!(cfg.fraud.model_version, "rules-v1");
+        assert_eq!(cfg.fraud.model_version, "rules-v2");
         assert_eq!(cfg.fraud.rapid_drain_ratio, Decimal::new(8, 1));
         assert_eq!(cfg.fraud.new_merchant_min_usd, Decimal::new(200, 0));
         let cfg: FinanceConfig = serde_json::from_str(

@@ -11,9 +11,13 @@
 //! Features (weights and thresholds in [`FraudConfig`]):
 //! - VELOCITY: more than `velocity_max_count` scored transactions in the sliding window ending
 //!   at this one (`(t - window, t]`, this one included).
-//! - AMOUNT_ANOMALY: amount (USD) above mean + k·σ and above m × mean of the account's COMPLETED
-//!   outflows over the history horizon, with at least `anomaly_min_history` of them. Statistics
-//!   are per-day Welford buckets `(n, mean, M2)` merged with Chan's formula: never raw history.
+//! - AMOUNT_ANOMALY: amount (USD) far above the account's COMPLETED outflows over the history
+//!   horizon, with at least `anomaly_min_history` of them. Spending amounts are roughly
+//!   log-normal (many small payments, a few large ones), so the statistics are kept on
+//!   `ln(amount in USD)`: the amount must exceed `exp(mean + k·σ)` and `m × exp(mean)` (m times
+//!   the geometric mean). On raw amounts a 3σ bar flags ordinary 200 USD purchases of an account
+//!   that mostly buys coffee, and is blown open by a single rent payment. Statistics are per-day
+//!   Welford buckets `(n, mean, M2)` merged with Chan's formula: never raw history.
 //! - NEW_MERCHANT: first transaction of the account at `merchant_id`, amount ≥ a USD minimum.
 //! - IMPOSSIBLE_TRAVEL: haversine distance / time from the previous located transaction above
 //!   the speed limit (hops shorter than `impossible_travel_min_km` are ignored).
@@ -23,6 +27,12 @@
 //! - RAPID_DRAIN: non-FAILED outflows in the hour ending now above `ratio` × the money available
 //!   at the start of that window (fraud's balance in USD just before its first outflow, plus
 //!   COMPLETED inflows after that), and at least a USD minimum.
+//!
+//! The account's own history is learnt from approved behaviour only: a transaction scored REVIEW
+//! or DECLINE is suspect until someone reviews it, so it feeds neither the amount statistics nor
+//! the reference location of IMPOSSIBLE_TRAVEL. Otherwise an attack normalises itself (the first
+//! large withdrawal of a drain makes the next ones look ordinary) and a fraudulent use far away
+//! makes the cardholder's next purchase at home look impossible.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,6 +59,9 @@ const DAY_MS: i64 = 86_400_000;
 pub const MERCHANTS_KEPT: usize = 1000;
 /// Recent transactions kept per account, whatever the windows say.
 pub const RECENT_KEPT: usize = 500;
+/// How long a flagged transaction id is remembered, so that its COMPLETED update (a PENDING
+/// purchase completes a day or two later) stays out of the statistics too.
+pub const SUSPECTS_KEPT_MS: i64 = 7 * DAY_MS;
 const EARTH_RADIUS_KM: f64 = 6371.0088;
 
 /// Feature names, the first word of every reason.
@@ -63,7 +76,7 @@ pub mod features {
     pub const RAPID_DRAIN: &str = "RAPID_DRAIN";
 }
 
-/// Running statistics of one day's COMPLETED outflows in USD (Welford).
+/// Running statistics of `ln(amount in USD)` of one day's COMPLETED outflows (Welford).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunningStats {
     pub n: u64,
@@ -140,10 +153,16 @@ pub struct FraudState {
     pub balances: BTreeMap<String, Decimal>,
     /// Scored transactions within the longest sliding window, oldest first.
     pub recent: Vec<RecentTx>,
-    /// Day (epoch millis / 86 400 000) → statistics of that day's COMPLETED outflows in USD.
+    /// Day (epoch millis / 86 400 000) → statistics of `ln(USD amount)` of that day's approved
+    /// COMPLETED outflows.
     pub stats: BTreeMap<i64, RunningStats>,
+    /// transaction_id → `occurred_at` of the transactions scored REVIEW or DECLINE in the last
+    /// [`SUSPECTS_KEPT_MS`]: their legs do not feed the statistics.
+    #[serde(default)]
+    pub suspects: BTreeMap<String, i64>,
     /// merchant_id → `occurred_at` of the latest transaction there.
     pub merchants: BTreeMap<String, i64>,
+    /// The approved located transaction with the latest `occurred_at` (IMPOSSIBLE_TRAVEL).
     pub last_location: Option<LastLocation>,
     /// Largest `occurred_at` seen on this account.
     pub max_at: i64,
@@ -213,19 +232,20 @@ pub fn score(tx: &TransactionEvent, state: &FraudState, cx: &Context, cfg: &Frau
         );
     }
 
-    // AMOUNT_ANOMALY
-    if let Some(x) = cx.amount_usd.and_then(|a| a.to_f64()) {
+    // AMOUNT_ANOMALY (statistics of ln(USD amount))
+    if let Some(x) = cx.amount_usd.and_then(|a| a.to_f64()).filter(|x| x.is_finite() && *x > 0.0) {
         let horizon_day = (t - cfg.anomaly_history_ms).div_euclid(DAY_MS);
         let stats = state.stats.range(horizon_day..).fold(RunningStats::default(), |acc, (_, s)| acc.merge(s));
         if stats.n >= cfg.anomaly_min_history {
-            let bar = stats.mean + cfg.anomaly_sigmas * stats.std_dev();
-            if x > bar && x >= cfg.anomaly_min_multiple * stats.mean {
+            let typical = stats.mean.exp();
+            let bar = (stats.mean + cfg.anomaly_sigmas * stats.std_dev()).exp();
+            if x > bar && x >= cfg.anomaly_min_multiple * typical {
                 fire(
                     features::AMOUNT_ANOMALY,
                     cfg.anomaly_weight,
                     format!(
-                        "{:.2} USD is above mean {:.2} + {}σ ({:.2}) of {} prior outflows",
-                        x, stats.mean, cfg.anomaly_sigmas, bar, stats.n
+                        "{x:.2} USD is above {bar:.2} USD (typical {typical:.2} USD, {}σ on a log scale) of {} prior outflows",
+                        cfg.anomaly_sigmas, stats.n
                     ),
                 );
             }
@@ -350,9 +370,15 @@ impl FraudState {
         }
     }
 
-    /// Remembers a scored transaction for the next ones.
-    fn remember_scored(&mut self, tx: &TransactionEvent, cx: &Context, cfg: &FraudConfig) {
+    /// Remembers a scored transaction for the next ones; a `flagged` one (REVIEW or DECLINE) is
+    /// not learnt as the account's normal behaviour (module docs).
+    fn remember_scored(&mut self, tx: &TransactionEvent, cx: &Context, cfg: &FraudConfig, flagged: bool) {
         let t = tx.occurred_at.0;
+        if flagged {
+            self.suspects.insert(tx.transaction_id.clone(), t);
+        }
+        let horizon = self.max_at.max(t).saturating_sub(SUSPECTS_KEPT_MS);
+        self.suspects.retain(|_, at| *at > horizon);
         self.push_recent(
             RecentTx {
                 transaction_id: tx.transaction_id.clone(),
@@ -378,7 +404,7 @@ impl FraudState {
                 }
             }
         }
-        if let Some(loc) = &tx.location {
+        if let Some(loc) = tx.location.as_ref().filter(|_| !flagged) {
             if self.last_location.as_ref().is_none_or(|p| t >= p.at) {
                 self.last_location = Some(LastLocation {
                     transaction_id: tx.transaction_id.clone(),
@@ -391,15 +417,17 @@ impl FraudState {
         }
     }
 
-    /// Applies a COMPLETED leg to fraud's balance; outflows of scored kinds feed the statistics.
+    /// Applies a COMPLETED leg to fraud's balance; approved outflows of scored kinds feed the
+    /// statistics.
     fn apply_leg(&mut self, tx: &TransactionEvent, signed: Decimal, amount_usd: Option<Decimal>, cfg: &FraudConfig) {
         let t = tx.occurred_at.0;
         self.max_at = self.max_at.max(t);
         let bal = self.balances.entry(tx.currency.clone()).or_default();
         *bal = bal.saturating_add(signed);
         if signed.is_sign_negative() && is_scored(tx.kind) {
-            if let Some(x) = amount_usd.and_then(|a| a.to_f64()).filter(|x| x.is_finite()) {
-                self.stats.entry(t.div_euclid(DAY_MS)).or_default().push(x);
+            let suspect = self.suspects.contains_key(&tx.transaction_id);
+            if let Some(x) = amount_usd.and_then(|a| a.to_f64()).filter(|x| x.is_finite() && *x > 0.0 && !suspect) {
+                self.stats.entry(t.div_euclid(DAY_MS)).or_default().push(x.ln());
             }
         } else if signed.is_sign_positive() && amount_usd.is_some() {
             self.push_recent(
@@ -471,8 +499,9 @@ impl FraudProcessor {
             local_hour,
         };
         let (points, reasons) = score(tx, state, &cx, cfg);
-        state.remember_scored(tx, &cx, cfg);
         let decision = decide(points, cfg);
+        let flagged = matches!(decision, FraudDecision::Review | FraudDecision::Decline);
+        state.remember_scored(tx, &cx, cfg, flagged);
         let fs = FraudScore {
             transaction_id: tx.transaction_id.clone(),
             account_id: tx.account_id.clone(),
@@ -488,7 +517,7 @@ impl FraudProcessor {
         list.insert(0, fs.clone());
         list.truncate(cfg.scores_kept);
         kept.put(&tx.account_id, &list)?;
-        if matches!(decision, FraudDecision::Review | FraudDecision::Decline) {
+        if flagged {
             let n = alert(&fs, tx);
             ctx.forward_to::<String, Notification>(
                 nodes::FRAUD_NOTIFICATIONS_SINK,

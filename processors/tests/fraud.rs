@@ -39,7 +39,7 @@ fn normal_payment_scores_zero_and_deposits_are_not_scored() {
     h.tx(&at_merchant(txn("p1", "acc-1", "u1", Payment, "42.10", "USD", "2026-03-02T12:00:00Z"), "m1", "5411"));
     let s = h.score_of("p1");
     assert_eq!((s.score, s.decision, s.reasons.len()), (0, FraudDecision::Approve, 0));
-    assert_eq!((s.account_id.as_str(), s.user_id.as_str(), s.model_version.as_str()), ("acc-1", "u1", "rules-v1"));
+    assert_eq!((s.account_id.as_str(), s.user_id.as_str(), s.model_version.as_str()), ("acc-1", "u1", "rules-v2"));
     assert_eq!(s.scored_at.0, ms("2026-03-02T12:00:00Z"));
     assert!(h.notifications().is_empty());
 }
@@ -81,7 +81,8 @@ fn amount_anomaly_alone() {
             assert_eq!(h.score_of("early").score, 0);
         }
     }
-    // History is now 11 outflows (incl. 900): mean ~ 128, sd ~ 243 -> bar ~ 857.
+    // History is now 11 outflows (incl. 900). On ln(USD): mean 4.18 (typical 65.65 USD), σ 0.84,
+    // so the bar is exp(4.18 + 3 × 0.84) ≈ 806 USD; 2500 is far above it.
     h.tx(&txn("big", "acc-1", "u1", Payment, "2500", "USD", "2026-03-13T12:00:00Z"));
     let s = h.score_of("big");
     assert_eq!(features(&s), ["AMOUNT_ANOMALY"]);
@@ -93,6 +94,35 @@ fn amount_anomaly_alone() {
     // A history older than 90 days no longer counts.
     h.tx(&txn("later", "acc-1", "u1", Payment, "2500", "USD", "2026-06-20T12:00:00Z"));
     assert_eq!(h.score_of("later").score, 0);
+}
+
+/// A REVIEW or DECLINE is suspect until reviewed: it teaches neither the amount statistics nor
+/// the reference location, so the next step of an attack is judged against normal behaviour.
+#[test]
+fn flagged_transactions_do_not_teach_the_model() {
+    let mut h = setup();
+    for i in 0..10 {
+        let at = format!("2026-03-{:02}T12:00:00Z", 2 + i);
+        h.tx(&txn(&format!("h{i}"), "acc-1", "u1", Payment, "50", "USD", &at));
+    }
+    // 02:00 UTC: NIGHT_TIME + AMOUNT_ANOMALY = 50, REVIEW; then a second large withdrawal.
+    h.tx(&txn("w1", "acc-1", "u1", Withdrawal, "2500", "USD", "2026-03-13T02:00:00Z"));
+    h.tx(&txn("w2", "acc-1", "u1", Withdrawal, "1500", "USD", "2026-03-13T02:05:00Z"));
+    assert_eq!(h.score_of("w1").decision, FraudDecision::Review);
+    let s = h.score_of("w2");
+    assert_eq!(features(&s), ["AMOUNT_ANOMALY", "NIGHT_TIME"], "still judged against the 50 USD payments");
+    assert!(s.reasons[0].contains("of 10 prior outflows"), "{:?}", s.reasons);
+    let st = h.fraud_state("acc-1").unwrap();
+    assert_eq!(st.stats.values().map(|s| s.n).sum::<u64>(), 10);
+    assert_eq!(st.balances["USD"], d("95500"), "suspect legs still move fraud's balance");
+
+    // New York, Los Angeles 30 minutes later (flagged), New York again 30 minutes after that:
+    // the last one is compared with New York, not with the suspect Los Angeles payment.
+    h.tx(&located(txn("l1", "acc-1", "u1", Payment, "10", "USD", "2026-03-14T12:00:00Z"), "US", 40.7128, -74.006));
+    h.tx(&located(txn("l2", "acc-1", "u1", Payment, "10", "USD", "2026-03-14T12:30:00Z"), "US", 34.0522, -118.2437));
+    h.tx(&located(txn("l3", "acc-1", "u1", Payment, "10", "USD", "2026-03-14T13:00:00Z"), "US", 40.7306, -73.9352));
+    assert_eq!(features(&h.score_of("l2")), ["IMPOSSIBLE_TRAVEL"]);
+    assert_eq!(h.score_of("l3").score, 0);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! in-memory embedded registry.
 #![allow(dead_code)]
 
+pub mod generated;
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
