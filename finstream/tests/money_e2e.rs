@@ -29,6 +29,22 @@ const APP: &str = "finance";
 fn check_size(input: &Input) {
     assert!(input.transactions() >= 20_000, "{} transactions", input.transactions());
     assert!(input.users() >= 200, "{} users", input.users());
+    // The comparison covers something of every kind.
+    let e = &input.expected;
+    eprintln!(
+        "expected: {} accounts, {} budget periods, {} alerts, {} goals, {} notifications, {} spending windows, \
+         {} cash-flow months, duplicates {:?}",
+        e.accounts.len(),
+        e.budgets.len(),
+        e.alert_ids().len(),
+        e.goals.len(),
+        e.notifications.len(),
+        e.spending_daily.len(),
+        e.cash_flow.len(),
+        e.duplicates
+    );
+    assert!(e.alert_ids().len() > 100 && e.goals.len() > 100 && e.spending_daily.len() > 1000);
+    assert!(e.duplicates.balances > 100 && !e.cash_flow.is_empty());
 }
 
 fn assert_agrees(actual: &Actual, input: &Input) {
@@ -43,7 +59,7 @@ fn driver_agrees_with_reference() {
     check_size(&input);
     eprintln!("generated and computed the reference in {:?}", t0.elapsed());
     let registry: Arc<dyn SchemaRegistry> = Arc::new(EmbeddedRegistry::in_memory());
-    let cfg = processors::FinanceConfig::default();
+    let cfg = money::finance_config();
     let topology = finance_topology(&cfg, registry.clone()).unwrap().build(APP).unwrap();
     let mut d = TopologyTestDriver::new(topology, DriverConfig { partitions: 4, ..Default::default() }).unwrap();
     for batch in input.batches() {
@@ -161,6 +177,7 @@ fn kafka_exactly_once_agrees_with_reference() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = AppConfig::default();
     config.streams.application_id = APP.into();
+    config.finance = money::finance_config();
     config.streams.bootstrap_servers = bootstrap.clone();
     config.streams.state_dir = dir.path().join("state");
     config.streams.num_stream_threads = 2;

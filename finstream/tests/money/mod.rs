@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use connectors::reference::{self, ReferenceConfig, ReferenceOutput};
 use connectors::{Event, Generator, GeneratorConfig};
+use processors::analytics::{CashFlow, DailySpending};
 use processors::balances::BalanceState;
 use processors::budgets::UserBudgets;
 use processors::goals::UserGoals;
@@ -15,10 +16,23 @@ use processors::stores;
 use rust_decimal::Decimal;
 use schemas::registry::SchemaRegistry;
 use schemas::{AvroRecord, AvroSerde, BudgetAlert, GoalStatus, Notification};
-use streams::Serde;
+use streams::window::decode_window_entry;
+use streams::{JsonSerde, Serde, StringSerde};
 
 /// A raw record as read back from a topic or a store: key bytes, value bytes.
 pub type Raw = (Vec<u8>, Vec<u8>);
+
+/// Spending windows' grace in these tests: longer than the input, so no record is late. Lateness
+/// depends on how repartitioned records from several upstream tasks interleave, i.e. on timing;
+/// the driver tests in `processors/tests/analytics*.rs` pin the late path.
+pub const GRACE_MS: i64 = 365 * 24 * 3_600_000;
+
+/// The finance configuration of these tests.
+pub fn finance_config() -> processors::FinanceConfig {
+    let mut cfg = processors::FinanceConfig::default();
+    cfg.analytics.grace_ms = GRACE_MS;
+    cfg
+}
 
 /// The generated input and what the reference expects from it.
 pub struct Input {
@@ -30,7 +44,9 @@ pub struct Input {
 
 pub fn input(seed: u64) -> Input {
     let (events, _labels) = Generator::generate_all(GeneratorConfig::e2e(seed));
-    let expected = reference::compute(&events, &ReferenceConfig::default());
+    let mut cfg = ReferenceConfig::default();
+    cfg.analytics.grace_ms = GRACE_MS;
+    let expected = reference::compute(&events, &cfg);
     let rates = events
         .iter()
         .filter_map(|e| match e {
@@ -112,6 +128,10 @@ pub struct Actual {
     pub balances: BTreeMap<String, BalanceState>,
     pub budgets: BTreeMap<String, UserBudgets>,
     pub goals: BTreeMap<String, UserGoals>,
+    /// `spending-daily` window store: (user, category symbol, window start) → window.
+    pub spending: BTreeMap<(String, String, i64), DailySpending>,
+    /// `cash-flow` store: (user, `YYYY-MM`) → month.
+    pub cash_flow: BTreeMap<(String, String), CashFlow>,
     /// Records on `account-balances`.
     pub balance_records: usize,
     /// `alert_id`s on `budget-alerts`, in order (duplicates would show).
@@ -156,6 +176,23 @@ impl Actual {
             balances: json_store(store(stores::BALANCES)),
             budgets: json_store(store(stores::BUDGETS)),
             goals: json_store(store(stores::GOALS)),
+            spending: store(stores::SPENDING_DAILY)
+                .iter()
+                .filter_map(|(k, v)| {
+                    decode_window_entry(
+                        &StringSerde,
+                        &JsonSerde::<DailySpending>::default(),
+                        stores::SPENDING_DAILY,
+                        k,
+                        v,
+                    )
+                })
+                .map(|(_, start, w)| ((w.user_id.clone(), w.category.symbol().to_string(), start), w))
+                .collect(),
+            cash_flow: json_store::<CashFlow>(store(stores::CASH_FLOW))
+                .into_values()
+                .map(|c| ((c.user_id.clone(), c.month.clone()), c))
+                .collect(),
             balance_records: topic("account-balances").len(),
             alert_ids: alerts.into_iter().map(|a| a.alert_id).collect(),
             notification_ids: notifications.into_iter().map(|n| n.notification_id).collect(),
@@ -245,6 +282,36 @@ pub fn differences(actual: &Actual, input: &Input) -> Vec<String> {
     }
     for id in goals.keys().filter(|id| !exp.goals.contains_key(**id)) {
         out.push(format!("goal {id}: not expected"));
+    }
+
+    // Spending analytics: every daily window and every month of cash flow.
+    for (key, e) in &exp.spending_daily {
+        let got = actual.spending.get(key).map(|w| (w.window_end, w.total, w.count, &w.currency));
+        if got != Some((e.window_end, e.total, e.count, &e.currency)) {
+            out.push(format!("spending window {key:?}: {got:?}, expected {e:?}"));
+        }
+    }
+    for key in actual.spending.keys().filter(|k| !exp.spending_daily.contains_key(*k)) {
+        out.push(format!("spending window {key:?}: not expected"));
+    }
+    if !exp.late_records.is_empty() {
+        out.push(format!(
+            "the reference found {} late records; the grace should exceed the input",
+            exp.late_records.len()
+        ));
+    }
+    for (key, e) in &exp.cash_flow {
+        let got = actual
+            .cash_flow
+            .get(key)
+            .map(|c| (c.money_in, c.money_out, c.transfers_out, c.transfers_in, c.count, &c.currency));
+        let want = (e.money_in, e.money_out, e.transfers_out, e.transfers_in, e.count, &e.currency);
+        if got != Some(want) {
+            out.push(format!("cash flow {key:?}: {got:?}, expected {want:?}"));
+        }
+    }
+    for key in actual.cash_flow.keys().filter(|k| !exp.cash_flow.contains_key(*k)) {
+        out.push(format!("cash flow {key:?}: not expected"));
     }
 
     // Notifications (fraud alerts belong to the fraud issue's checks).
