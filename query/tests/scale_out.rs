@@ -176,7 +176,7 @@ fn processed(metrics: &StreamsMetrics) -> f64 {
         .registry
         .gather()
         .iter()
-        .filter(|f| f.name().contains("records_processed"))
+        .filter(|f| f.name() == "finstream_processor_records_in_total")
         .flat_map(|f| f.get_metric().iter())
         .filter(|m| m.get_label().iter().any(|l| l.value() == processors::topology::nodes::BALANCES))
         .map(|m| m.get_counter().get_value())
