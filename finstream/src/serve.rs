@@ -5,7 +5,7 @@ use std::net::ToSocketAddrs;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use query::{AppState, Authenticator, AuthMode, QueryConfig, StateReader};
+use query::{AppState, AuthMode, Authenticator, QueryConfig, StateReader};
 use schemas::registry::SchemaRegistry;
 use streams::StreamsMetrics;
 use tokio::sync::oneshot;

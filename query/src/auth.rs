@@ -102,8 +102,7 @@ impl Authenticator {
             (false, false) => return Err(AuthConfigError::TwoKeys),
             (false, true) => (DecodingKey::from_secret(config.hs256_secret.as_bytes()), Algorithm::HS256),
             (true, false) => (
-                DecodingKey::from_rsa_pem(pem.as_bytes())
-                    .map_err(|e| AuthConfigError::BadKey(e.to_string()))?,
+                DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| AuthConfigError::BadKey(e.to_string()))?,
                 Algorithm::RS256,
             ),
         };

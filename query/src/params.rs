@@ -23,9 +23,7 @@ pub fn id<'a>(what: &str, value: &'a str) -> Result<&'a str, ApiError> {
         return Err(ApiError::BadRequest(format!("{what} must be 1-{MAX_ID_LEN} characters long")));
     }
     if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:@".contains(*c))) {
-        return Err(ApiError::BadRequest(format!(
-            "{what} contains {c:?}; allowed are letters, digits and - _ . : @"
-        )));
+        return Err(ApiError::BadRequest(format!("{what} contains {c:?}; allowed are letters, digits and - _ . : @")));
     }
     Ok(value)
 }
@@ -70,7 +68,8 @@ pub fn date(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
 
 /// A required `YYYY-MM-DD` parameter.
 pub fn required_date(q: &HashMap<String, String>, name: &str) -> Result<NaiveDate, ApiError> {
-    let v = q.get(name).ok_or_else(|| ApiError::BadRequest(format!("query parameter {name}=YYYY-MM-DD is required")))?;
+    let v =
+        q.get(name).ok_or_else(|| ApiError::BadRequest(format!("query parameter {name}=YYYY-MM-DD is required")))?;
     date(name, v)
 }
 

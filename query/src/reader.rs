@@ -107,7 +107,12 @@ pub struct LocalStores {
 
 impl LocalStores {
     pub fn new(partitions: i32) -> Self {
-        LocalStores { partitions: partitions.max(1), stores: HashMap::new(), globals: HashMap::new(), restoring: Vec::new() }
+        LocalStores {
+            partitions: partitions.max(1),
+            stores: HashMap::new(),
+            globals: HashMap::new(),
+            restoring: Vec::new(),
+        }
     }
 
     pub fn partitions(&self) -> i32 {

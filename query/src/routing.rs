@@ -53,11 +53,7 @@ impl Forwarder {
             .map_err(|_| ApiError::BadGateway(format!("owner at {base} did not answer in time")))?
             .map_err(|e| ApiError::BadGateway(format!("owner at {base} unreachable: {e}")))?;
         let (parts, body) = resp.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .map_err(|e| ApiError::BadGateway(format!("owner at {base}: {e}")))?
-            .to_bytes();
+        let bytes = body.collect().await.map_err(|e| ApiError::BadGateway(format!("owner at {base}: {e}")))?.to_bytes();
         let mut out = Response::new(Body::from(bytes));
         *out.status_mut() = parts.status;
         for name in [header::CONTENT_TYPE, header::RETRY_AFTER] {
@@ -65,7 +61,8 @@ impl Forwarder {
                 out.headers_mut().insert(name, v.clone());
             }
         }
-        out.headers_mut().insert("x-finstream-served-by", HeaderValue::from_str(base).unwrap_or(HeaderValue::from_static("remote")));
+        out.headers_mut()
+            .insert("x-finstream-served-by", HeaderValue::from_str(base).unwrap_or(HeaderValue::from_static("remote")));
         Ok(out)
     }
 }

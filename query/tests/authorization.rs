@@ -32,7 +32,14 @@ fn populated(users: usize) -> World {
     for i in 0..users {
         let u = format!("user-{i}");
         w.profile(&u, "Europe/Paris");
-        w.budget(&budget(&format!("b-{i}"), &u, Category::Groceries, "100", BudgetPeriod::Monthly, "2026-03-01T00:00:00Z"));
+        w.budget(&budget(
+            &format!("b-{i}"),
+            &u,
+            Category::Groceries,
+            "100",
+            BudgetPeriod::Monthly,
+            "2026-03-01T00:00:00Z",
+        ));
         w.goal(&goal(&format!("g-{i}"), &u, "50", Some(&format!("acc-{i}-0")), "2026-03-01T00:00:00Z"));
         for a in 0..2 {
             let acc = format!("acc-{i}-{a}");
@@ -97,7 +104,10 @@ async fn users_read_only_their_own_and_admin_reads_all() {
     let other = get(&app, "/v1/accounts/acc-1-0/balance", Some(&t)).await;
     let missing = get(&app, "/v1/accounts/acc-99-0/balance", Some(&hs256("ops", Role::Admin))).await;
     assert_eq!(other.status, missing.status);
-    assert_eq!(other.body["message"].as_str().unwrap().replace("acc-1-0", "X"), missing.body["message"].as_str().unwrap().replace("acc-99-0", "X"));
+    assert_eq!(
+        other.body["message"].as_str().unwrap().replace("acc-1-0", "X"),
+        missing.body["message"].as_str().unwrap().replace("acc-99-0", "X")
+    );
 }
 
 #[tokio::test]
@@ -144,7 +154,11 @@ async fn rs256_public_key() {
             .unwrap()
     };
     assert_eq!(get(&app, "/v1/users/user-1/goals", Some(&token("user-1", Role::User))).await.status, StatusCode::OK);
-    error(&get(&app, "/v1/users/user-1/goals", Some(&token("user-0", Role::User))).await, StatusCode::NOT_FOUND, "not_found");
+    error(
+        &get(&app, "/v1/users/user-1/goals", Some(&token("user-0", Role::User))).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     // An HS256 token signed with the public key text must not pass (algorithm confusion).
     let pem = std::fs::read(dir.join("rs256-test-public.pem")).unwrap();
     let forged = encode(

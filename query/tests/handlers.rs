@@ -137,7 +137,13 @@ async fn goals_spending_and_cash_flow() {
     let days = r.body["days"].as_array().unwrap();
     let got: Vec<(String, String, String)> = days
         .iter()
-        .map(|d| (d["date"].as_str().unwrap().into(), d["category"].as_str().unwrap().into(), d["total"].as_str().unwrap().into()))
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().into(),
+                d["category"].as_str().unwrap().into(),
+                d["total"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(got, [("2026-03-03".to_string(), "groceries".to_string(), "170.0000".to_string())]);
     assert_eq!(days[0]["count"], 2);
@@ -181,7 +187,9 @@ async fn malformed_input_is_a_400_that_says_what() {
         let msg = error(&r, StatusCode::BAD_REQUEST, "bad_request");
         assert!(msg.contains(mention), "{uri}: {msg}");
     }
-    for uri in ["/v1/accounts/nope/balance", "/v1/accounts/nope/lineage", "/v1/accounts/nope/fraud-scores", "/v1/nothing"] {
+    for uri in
+        ["/v1/accounts/nope/balance", "/v1/accounts/nope/lineage", "/v1/accounts/nope/fraud-scores", "/v1/nothing"]
+    {
         error(&get(&app, uri, None).await, StatusCode::NOT_FOUND, "not_found");
     }
 }

@@ -65,12 +65,13 @@ fn cluster(registry: &Arc<dyn SchemaRegistry>, dir: &std::path::Path) -> Mock {
 
 /// `accounts` accounts (owner `user-{i % 7}`) with three deposits each; returns the expected
 /// balance per account and money in per user.
-fn produce(bootstrap: &str, registry: &Arc<dyn SchemaRegistry>, accounts: usize) -> (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>) {
-    let p: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("partitioner", "murmur2_random")
-        .create()
-        .unwrap();
+fn produce(
+    bootstrap: &str,
+    registry: &Arc<dyn SchemaRegistry>,
+    accounts: usize,
+) -> (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>) {
+    let p: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).set("partitioner", "murmur2_random").create().unwrap();
     let serde = AvroSerde::<TransactionEvent>::new(registry.clone());
     let mut balances = BTreeMap::new();
     let mut money_in = BTreeMap::new();
@@ -118,9 +119,15 @@ impl Drop for Server {
     }
 }
 
-fn serve(rt: &tokio::runtime::Runtime, listener: tokio::net::TcpListener, app: &KafkaStreams, registry: &Arc<dyn SchemaRegistry>) -> Server {
+fn serve(
+    rt: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    app: &KafkaStreams,
+    registry: &Arc<dyn SchemaRegistry>,
+) -> Server {
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(Arc::new(app.state_handle()), registry.clone(), Authenticator::disabled(), app.metrics().clone());
+    let state =
+        AppState::new(Arc::new(app.state_handle()), registry.clone(), Authenticator::disabled(), app.metrics().clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     rt.spawn(query::serve(listener, state, async move { drop(rx.await) }));
     Server { url, stop: Some(tx) }
@@ -142,7 +149,13 @@ fn amount(d: Decimal) -> String {
 }
 
 /// Polls until every expected balance and money-in answers correctly from `url`.
-fn converged(rt: &tokio::runtime::Runtime, url: &str, balances: &BTreeMap<String, Decimal>, money_in: &BTreeMap<String, Decimal>, timeout: Duration) -> Result<(), String> {
+fn converged(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    balances: &BTreeMap<String, Decimal>,
+    money_in: &BTreeMap<String, Decimal>,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
         let mut wrong = None;
@@ -245,12 +258,17 @@ fn two_instances_answer_every_key_before_and_after_one_stops() {
 
     // Both instances hold tasks, and each answers every key.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !(a.state_handle().hosts().len() == 2 && !a.state_handle().assignment().1.is_empty() && !b.state_handle().assignment().1.is_empty())
+    while !(a.state_handle().hosts().len() == 2
+        && !a.state_handle().assignment().1.is_empty()
+        && !b.state_handle().assignment().1.is_empty())
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!a.state_handle().assignment().1.is_empty() && !b.state_handle().assignment().1.is_empty(), "the group split the tasks");
+    assert!(
+        !a.state_handle().assignment().1.is_empty() && !b.state_handle().assignment().1.is_empty(),
+        "the group split the tasks"
+    );
     for url in [&server_a.url, &server_b.url] {
         converged(&rt, url, &balances, &money_in, Duration::from_secs(90)).unwrap_or_else(|e| panic!("{url}: {e}"));
     }

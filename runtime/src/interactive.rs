@@ -104,7 +104,8 @@ impl StateHandle {
     /// active here, `Ok(Some(None))` when it is and the key is absent.
     pub fn get(&self, store: &str, partition: i32, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, RuntimeError> {
         let Some(sub) = self.subtopology_of_store(store) else { return Ok(None) };
-        let backend = self.instance.local_stores.read().expect("poisoned").get(&(store.to_string(), partition, sub)).cloned();
+        let backend =
+            self.instance.local_stores.read().expect("poisoned").get(&(store.to_string(), partition, sub)).cloned();
         match backend {
             Some(b) => Ok(Some(b.get(key)?)),
             None => Ok(None),
@@ -121,7 +122,8 @@ impl StateHandle {
         to: Option<&[u8]>,
     ) -> Result<Option<KvPairs>, RuntimeError> {
         let Some(sub) = self.subtopology_of_store(store) else { return Ok(None) };
-        let backend = self.instance.local_stores.read().expect("poisoned").get(&(store.to_string(), partition, sub)).cloned();
+        let backend =
+            self.instance.local_stores.read().expect("poisoned").get(&(store.to_string(), partition, sub)).cloned();
         let Some(b) = backend else { return Ok(None) };
         let mut out = Vec::new();
         for item in b.range(from, to)? {

@@ -6,6 +6,8 @@
 //! - open loop at `--rate` requests/s (default 5000) for `--secs`: latency is measured from
 //!   each request's *scheduled* send time, so a stall counts against every request it delays
 //!   (no coordinated omission). Target: balance p99 ≤ 5 ms at 5k req/s.
+//!   The latency "from send" is also printed: it leaves out how late the client's 1 ms-granular
+//!   timer woke up, which the schedule-based figure charges to the server.
 //! - closed loop with `--connections` keep-alive connections as fast as they go: throughput.
 //!
 //! `cargo run --release -p query --bin query-bench -- --accounts 100000 --rate 5000 --secs 5`
@@ -87,8 +89,10 @@ fn fill(dir: &std::path::Path, n: usize) -> Vec<Arc<dyn KvBackend>> {
 
 #[derive(Default)]
 struct Outcome {
-    /// Latency per request, microseconds.
+    /// Latency per request from its scheduled send time, microseconds.
     latencies: Vec<u64>,
+    /// Latency per request from its actual send time (excludes client timer lateness).
+    service: Vec<u64>,
     errors: usize,
     elapsed: Duration,
 }
@@ -96,6 +100,7 @@ struct Outcome {
 impl Outcome {
     fn merge(&mut self, o: Outcome) {
         self.latencies.extend(o.latencies);
+        self.service.extend(o.service);
         self.errors += o.errors;
     }
     fn pct(&self, p: f64) -> f64 {
@@ -104,6 +109,13 @@ impl Outcome {
         }
         let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         self.latencies[i] as f64 / 1000.0
+    }
+    fn service_pct(&self, p: f64) -> f64 {
+        if self.service.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.service.len() as f64 - 1.0) * p).round() as usize;
+        self.service[i] as f64 / 1000.0
     }
     fn throughput(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
@@ -173,8 +185,10 @@ async fn phase(
                 if rate == 0 && Instant::now() < start {
                     tokio::time::sleep_until(start.into()).await;
                 }
+                let sent = Instant::now();
                 if request(&mut sender, &host, &path_of(i)).await {
                     out.latencies.push(scheduled.elapsed().as_micros() as u64);
+                    out.service.push(sent.elapsed().as_micros() as u64);
                 } else {
                     out.errors += 1;
                     sender = connect(addr).await;
@@ -190,18 +204,21 @@ async fn phase(
     }
     all.elapsed = Instant::now().saturating_duration_since(start);
     all.latencies.sort_unstable();
+    all.service.sort_unstable();
     all
 }
 
 fn report(name: &str, o: &Outcome) {
     println!(
-        "{name:<28} {:>9} req {:>6} err {:>10.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms   max {:>8.3} ms",
+        "{name:<22} {:>7} req {:>3} err {:>7.0} req/s | from schedule p50 {:>6.3} p99 {:>6.3} max {:>7.3} ms | from send p50 {:>6.3} p99 {:>6.3} ms",
         o.latencies.len(),
         o.errors,
         o.throughput(),
         o.pct(0.50),
         o.pct(0.99),
         o.pct(1.0),
+        o.service_pct(0.50),
+        o.service_pct(0.99),
     );
 }
 
@@ -256,13 +273,16 @@ fn main() {
         bal_open.pct(0.99) / base_open.pct(0.99),
         bal_closed.throughput() / base_closed.throughput()
     );
-    let met = bal_open.pct(0.99) <= 5.0 && bal_open.errors == 0 && bal_open.throughput() >= a.rate as f64 * 0.95;
+    let rate_ok = bal_open.errors == 0 && bal_open.throughput() >= a.rate as f64 * 0.95;
+    let verdict = |p99: f64| if rate_ok && p99 <= 5.0 { "MET" } else { "NOT MET" };
     println!(
-        "target p99 <= 5 ms at {} req/s: {} (p99 {:.3} ms, achieved {:.0} req/s)",
+        "target p99 <= 5 ms at {} req/s (achieved {:.0} req/s): from schedule {} (p99 {:.3} ms), from send {} (p99 {:.3} ms)",
         a.rate,
-        if met { "MET" } else { "NOT MET" },
+        bal_open.throughput(),
+        verdict(bal_open.pct(0.99)),
         bal_open.pct(0.99),
-        bal_open.throughput()
+        verdict(bal_open.service_pct(0.99)),
+        bal_open.service_pct(0.99),
     );
     drop(server_rt);
     let _ = std::fs::remove_dir_all(&dir);

@@ -38,10 +38,8 @@ struct Account {
 
 fn load(st: &AppState, p: i32, account_id: &str, who: &Principal) -> Result<Account, ApiError> {
     let r = st.reader.as_ref();
-    let balance: Option<BalanceState> = r
-        .get(stores::BALANCES, p, account_id.as_bytes())?
-        .map(|b| decode(stores::BALANCES, &b))
-        .transpose()?;
+    let balance: Option<BalanceState> =
+        r.get(stores::BALANCES, p, account_id.as_bytes())?.map(|b| decode(stores::BALANCES, &b)).transpose()?;
     let scores: Vec<FraudScore> = r
         .get(stores::FRAUD_SCORES, p, account_id.as_bytes())?
         .map(|b| decode(stores::FRAUD_SCORES, &b))

@@ -11,5 +11,6 @@ use crate::error::ApiError;
 
 /// Decodes a store value (JSON written by the processors).
 pub(crate) fn decode<T: DeserializeOwned>(store: &str, bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::Internal(format!("store {store} holds an undecodable value: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Internal(format!("store {store} holds an undecodable value: {e}")))
 }

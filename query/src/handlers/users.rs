@@ -34,7 +34,12 @@ fn not_found(user_id: &str) -> ApiError {
 
 /// Authenticates, checks the caller may read this user, validates the id and finds the owner
 /// of the user's partition. `Err(resp)`: the owner's forwarded answer.
-async fn start(st: &AppState, uri: &Uri, headers: &HeaderMap, user_id: &str) -> Result<Result<i32, Response>, ApiError> {
+async fn start(
+    st: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    user_id: &str,
+) -> Result<Result<i32, Response>, ApiError> {
     let who = st.auth.principal(headers)?;
     params::id("user_id", user_id)?;
     if !who.may_read_user(user_id) {
@@ -136,7 +141,8 @@ pub async fn budgets(
             alerts_raised: alerts,
         });
     }
-    Ok(Json(model::Budgets { user_id, at: date_key(at), timezone: tz.name().to_string(), budgets: out }).into_response())
+    Ok(Json(model::Budgets { user_id, at: date_key(at), timezone: tz.name().to_string(), budgets: out })
+        .into_response())
 }
 
 /// Savings goals and their progress.
@@ -250,14 +256,8 @@ pub async fn spending(
         return Err(not_found(&user_id));
     }
     days.sort_by(|a, b| (&a.date, &a.category).cmp(&(&b.date, &b.category)));
-    Ok(Json(model::Spending {
-        user_id,
-        from: date_key(from),
-        to: date_key(to),
-        timezone: tz.name().to_string(),
-        days,
-    })
-    .into_response())
+    Ok(Json(model::Spending { user_id, from: date_key(from), to: date_key(to), timezone: tz.name().to_string(), days })
+        .into_response())
 }
 
 /// Money in and out in one local month.
@@ -279,7 +279,8 @@ pub async fn cash_flow(
     let user_id = params::path(path)?;
     let q = params::query(query)?;
     params::only(&q, &["month"])?;
-    let month = q.get("month").ok_or_else(|| ApiError::BadRequest("query parameter month=YYYY-MM is required".into()))?;
+    let month =
+        q.get("month").ok_or_else(|| ApiError::BadRequest("query parameter month=YYYY-MM is required".into()))?;
     let month = params::month("month", month)?;
     let p = match start(&st, &uri, &headers, &user_id).await? {
         Ok(p) => p,
@@ -289,7 +290,8 @@ pub async fn cash_flow(
     let cf: CashFlow = match st.reader.get(stores::CASH_FLOW, p, key.as_bytes())? {
         Some(b) => decode(stores::CASH_FLOW, &b)?,
         None if known(&st, p, &user_id)? => {
-            let currency = st.tables.profile(st.reader.as_ref(), &user_id)?.map(|p| p.base_currency).unwrap_or_default();
+            let currency =
+                st.tables.profile(st.reader.as_ref(), &user_id)?.map(|p| p.base_currency).unwrap_or_default();
             CashFlow {
                 user_id: user_id.clone(),
                 month: month.clone(),
