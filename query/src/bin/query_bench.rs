@@ -64,7 +64,7 @@ fn fill(dir: &std::path::Path, n: usize) -> Vec<Arc<dyn KvBackend>> {
     let provider = RocksProvider::new(dir, RocksConfig::default()).expect("rocksdb opens");
     let backends: Vec<Arc<dyn KvBackend>> =
         (0..PARTITIONS).map(|p| provider.open(&format!("0_{p}"), stores::BALANCES).expect("store opens")).collect();
-    let mut batches: Vec<Vec<(Vec<u8>, Option<Vec<u8>>)>> = vec![Vec::new(); PARTITIONS as usize];
+    let mut batches: Vec<Vec<streams::store::Entry>> = vec![Vec::new(); PARTITIONS as usize];
     for i in 0..n {
         let id = account(i);
         let b = BalanceState {
@@ -168,11 +168,11 @@ async fn phase(
             let mut out = Outcome::default();
             let mut i = c;
             loop {
-                let scheduled = if rate > 0 {
+                let scheduled = if let Some(gap_ns) = (1_000_000_000u64).checked_div(rate) {
                     if i >= total {
                         break;
                     }
-                    let at = start + Duration::from_nanos((i as u64) * 1_000_000_000 / rate);
+                    let at = start + Duration::from_nanos(i as u64 * gap_ns);
                     tokio::time::sleep_until(at.into()).await;
                     at
                 } else {
