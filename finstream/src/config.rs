@@ -22,10 +22,12 @@ pub struct AppConfig {
     pub finance: FinanceConfig,
     /// `[schema_registry]`: an outside registry's URL, or the embedded one's listener and topic.
     pub schema_registry: RegistryConfig,
+    /// `[query]`: the query API's listener, advertised URL and `[query.auth]`.
+    pub query: query::QueryConfig,
 }
 
 /// Tables of the file besides the engine's own keys.
-const SECTIONS: &[&str] = &["finance", "schema_registry"];
+const SECTIONS: &[&str] = &["finance", "schema_registry", "query"];
 
 fn env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {

@@ -5,3 +5,4 @@ pub mod app;
 pub mod config;
 pub mod dashboard;
 pub mod registry;
+pub mod serve;

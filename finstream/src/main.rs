@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use finstream::{app, config, registry};
+use finstream::{app, config, registry, serve};
 use runtime::KafkaStreams;
 use streams::StreamsMetrics;
 
@@ -41,6 +41,9 @@ struct DemoArgs {
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long)]
     duration_secs: Option<u64>,
+    /// Port of the query API on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    query_port: u16,
 }
 
 #[derive(Subcommand)]
@@ -52,6 +55,9 @@ enum Command {
     Run {
         #[arg(long, env = "FINSTREAM_CONFIG")]
         config: Option<PathBuf>,
+        /// Allow the query API without authorization on a non-loopback listener.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Deletes this application's local state (like kafka-streams-application-reset's
     /// local part); internal topics are left to the cluster's admin tools.
@@ -72,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Demo(args) => demo(args),
-        Command::Run { config } => run(config),
+        Command::Run { config, insecure } => run(config, insecure),
         Command::Reset { config, yes } => reset(config, yes),
     }
 }
@@ -84,12 +90,16 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = config::load(path.as_deref())?;
+fn run(path: Option<PathBuf>, insecure: bool) -> anyhow::Result<()> {
+    let mut config = config::load(path.as_deref())?;
+    serve::check_exposure(&config.query, insecure)?;
+    serve::apply_advertised_url(&mut config);
     let stop = stop_flag()?;
     let registry = registry::start(&config.schema_registry, &config.streams)?;
-    let mut app = app::finance_streams(&config, registry.client.clone(), StreamsMetrics::default())?;
+    let metrics = StreamsMetrics::default();
+    let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone())?;
     app.start()?;
+    let _query = serve::start_for(&config.query, &app, registry.client.clone(), metrics)?;
     tracing::info!("finstream running; Ctrl-C to stop");
     wait(&app, &stop, None)?;
     app.close()?;
@@ -137,6 +147,8 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone())?;
     app::create_topics(&mock, &runtime::topics::plan(&config.streams, app.topology()), DEMO_PARTITIONS)?;
     app.start()?;
+    config.query.listen = format!("127.0.0.1:{}", args.query_port);
+    let query = serve::start_for(&config.query, &app, registry.client.clone(), metrics.clone())?;
     println!("kafka bootstrap: {bootstrap}");
     println!("schema registry: {}", registry.url.as_deref().unwrap_or_default());
     println!("state dir: {}", state.display());
@@ -144,9 +156,13 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
         "example: kcat -b {bootstrap} -C -t account-balances -o beginning -s value=avro -r {}",
         registry.url.as_deref().unwrap_or_default()
     );
+    if let Some(q) = &query {
+        println!("{}", serve::demo_help(&q.url));
+    }
     let deadline = args.duration_secs.map(|d| Instant::now() + Duration::from_secs(d));
     let result = wait(&app, &stop, deadline);
     println!("shutting down");
+    drop(query);
     app.close()?;
     let _ = std::fs::remove_dir_all(&state);
     result

@@ -54,7 +54,8 @@ pub struct BudgetState {
 impl UserBudgets {
     /// Net spending in `category` over the local dates of `period`, each currency's sum converted
     /// with `convert` (into the budget's currency: latest rate, half-even; same currency exact).
-    fn spent(
+    /// Public for the query service, which reports `spent` exactly as alerts compute it.
+    pub fn spent(
         &self,
         category: &str,
         period: &Period,
@@ -122,7 +123,8 @@ fn evaluate(
     out
 }
 
-fn covers(budget: &BudgetState, period: &Period) -> bool {
+/// Whether `budget` applies to `period` (it covers the period it was SET in and later ones).
+pub fn covers(budget: &BudgetState, period: &Period) -> bool {
     date_key(period.start_date) >= budget.covers_from
 }
 

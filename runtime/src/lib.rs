@@ -2,6 +2,8 @@
 //! global stores and the local RocksDB state of one instance.
 
 pub mod config;
+pub mod hosts;
+pub mod interactive;
 mod kafka;
 pub mod marker;
 mod restore;
@@ -9,8 +11,9 @@ pub mod schema_store;
 mod thread;
 pub mod topics;
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -21,6 +24,8 @@ use streams::store::{prefix_end, KvBackend, KvPairs, MemoryBackend, StoreError};
 use streams::{BuiltTopology, GlobalStores, StreamsMetrics, TaskError, Topology, TopologyError};
 
 pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use hosts::{hosts_topic, HostInfo};
+pub use interactive::{StateHandle, TaskAssignment, TaskStatus};
 pub use schema_store::KafkaSchemaStore;
 
 /// Errors of the runtime, tagged by cause so callers know whether a restart can help.
@@ -74,6 +79,27 @@ pub(crate) struct Instance {
     /// restarted instance fence its previous incarnation (as Kafka Streams' process id does).
     pub process_id: String,
     pub error: Mutex<Option<String>>,
+    /// What each stream thread holds (interactive queries and the hosts topic read this).
+    pub assignments: RwLock<BTreeMap<usize, interactive::ThreadAssignment>>,
+    /// Bumped on every change of `assignments`.
+    pub assignment_generation: AtomicU64,
+    /// Partition count (= task count) per sub-topology, known after `start`.
+    pub partitions: RwLock<HashMap<usize, i32>>,
+    pub started: AtomicBool,
+    /// The group's instances and their query URLs, from the hosts topic.
+    pub hosts: hosts::HostDirectory,
+}
+
+impl Instance {
+    /// Records a thread's assignment (`None`: it holds nothing now).
+    pub(crate) fn set_assignment(&self, thread: usize, a: Option<interactive::ThreadAssignment>) {
+        let mut all = self.assignments.write().expect("poisoned");
+        match a {
+            Some(a) => all.insert(thread, a),
+            None => all.remove(&thread),
+        };
+        self.assignment_generation.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 pub struct KafkaStreams {
@@ -112,6 +138,11 @@ impl KafkaStreams {
             restoring: AtomicUsize::new(0),
             process_id,
             error: Mutex::new(None),
+            assignments: RwLock::new(BTreeMap::new()),
+            assignment_generation: AtomicU64::new(0),
+            partitions: RwLock::new(HashMap::new()),
+            started: AtomicBool::new(false),
+            hosts: hosts::HostDirectory::default(),
         };
         Ok(KafkaStreams {
             instance: Arc::new(instance),
@@ -134,6 +165,18 @@ impl KafkaStreams {
     pub fn start(&mut self) -> Result<(), RuntimeError> {
         let inst = &self.instance;
         topics::ensure_internal_topics(&inst.config, &inst.topology)?;
+        let counts = topics::partition_counts(&inst.config)?;
+        let per_sub: HashMap<usize, i32> = inst
+            .topology
+            .subtopologies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.source_topics.iter().filter_map(|t| counts.get(t).copied()).max().map(|n| (i, n)))
+            .collect();
+        *inst.partitions.write().expect("poisoned") = per_sub;
+        if inst.config.application_server.is_some() {
+            self.global_threads.extend(hosts::start(inst)?);
+        }
         for g in &inst.topology.globals {
             let backend = inst.globals[&g.store.name].clone();
             self.global_threads.push(restore::start_global(&inst.config, &g.topic, backend, inst.shutdown.clone())?);
@@ -149,6 +192,7 @@ impl KafkaStreams {
             self.threads.push(handle);
         }
         self.state = State::Running;
+        inst.started.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -183,6 +227,11 @@ impl KafkaStreams {
             let _ = t.join();
         }
         self.state = State::NotRunning;
+    }
+
+    /// A read handle for query servers; it outlives neither the state nor `close`.
+    pub fn state_handle(&self) -> StateHandle {
+        StateHandle { instance: self.instance.clone() }
     }
 
     /// Committed value of `key` in a local store, if this instance owns the key's partition.

@@ -19,6 +19,7 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use streams::{Task, TaskConfig, TaskId};
 
+use crate::interactive::ThreadAssignment;
 use crate::kafka::{client_config, send, to_raw, DeliveryTracker};
 use crate::marker::{self, tp_key, Marker};
 use crate::restore::restore_task;
@@ -81,6 +82,7 @@ impl ConsumerContext for ThreadContext {
                 }
             }
             state.close_all_tasks();
+            state.instance.set_assignment(state.thread_idx, None);
         }
     }
 
@@ -89,7 +91,16 @@ impl ConsumerContext for ThreadContext {
             Rebalance::Assign(tpl) => {
                 let mut guard = self.state.lock().expect("poisoned");
                 if let Some(state) = guard.as_mut() {
-                    let parts = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                    let parts: Vec<(String, i32)> =
+                        tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                    let topo = &state.instance.topology;
+                    let tasks = parts
+                        .iter()
+                        .filter_map(|(t, p)| {
+                            topo.subtopology_of_topic(t).map(|s| TaskId { subtopology: s, partition: *p })
+                        })
+                        .collect();
+                    state.instance.set_assignment(state.thread_idx, Some(ThreadAssignment { tasks, restoring: true }));
                     state.pending_assignment = Some(parts);
                     state.instance.restoring.fetch_add(1, Ordering::SeqCst);
                 }
@@ -450,6 +461,8 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
             if let Err(e) = r {
                 break Err(e);
             }
+            let tasks = state.tasks.keys().copied().collect();
+            instance.set_assignment(thread_idx, Some(ThreadAssignment { tasks, restoring: false }));
         }
         for raw in polled {
             let id = instance
@@ -524,6 +537,7 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
         }
         state.close_all_tasks();
     }
+    instance.set_assignment(thread_idx, None);
     *guard = None;
     drop(guard);
     consumer.unsubscribe();

@@ -43,6 +43,9 @@ pub(crate) fn ensure_internal_topics(config: &StreamsConfig, topology: &BuiltTop
     if config.exactly_once() {
         wanted.push((crate::marker::commit_topic(&config.application_id), user_max, true));
     }
+    if config.application_server.is_some() {
+        wanted.push((crate::hosts::hosts_topic(&config.application_id), 1, true));
+    }
     for sub in &topology.subtopologies {
         let parts = sub.source_topics.iter().filter_map(|t| existing.get(t).copied()).max().unwrap_or(user_max);
         for store in &sub.stores {
@@ -74,7 +77,8 @@ pub struct TopicPlan {
 }
 
 /// Every topic `topology` touches under `config`: inputs, outputs, dead-letter topics, global
-/// tables, repartition topics, changelogs and (with exactly-once) the commit log. Sorted and
+/// tables, repartition topics, changelogs, (with exactly-once) the commit log and (with an
+/// `application_server`) the query hosts topic. Sorted and
 /// without duplicates.
 pub fn plan(config: &StreamsConfig, topology: &BuiltTopology) -> Vec<TopicPlan> {
     let mut all: BTreeMap<String, bool> = BTreeMap::new();
@@ -95,6 +99,9 @@ pub fn plan(config: &StreamsConfig, topology: &BuiltTopology) -> Vec<TopicPlan> 
     }
     if config.exactly_once() {
         all.insert(crate::marker::commit_topic(&config.application_id), true);
+    }
+    if config.application_server.is_some() {
+        all.insert(crate::hosts::hosts_topic(&config.application_id), true);
     }
     all.into_iter().map(|(name, compacted)| TopicPlan { name, compacted }).collect()
 }

@@ -1,0 +1,172 @@
+//! Authorization: a generated matrix of users × resources in which no user reads anything that
+//! is not theirs (404, exactly like an unknown id), admin reads everything, and requests
+//! without a valid token get 401.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::*;
+use jsonwebtoken::{encode, EncodingKey, Header};
+use query::{AuthConfig, AuthMode, Authenticator, Claims, Role};
+use schemas::{BudgetPeriod, Category, TransactionKind};
+
+const SECRET: &str = "test-secret-of-at-least-32-bytes!!";
+
+fn exp(offset_secs: i64) -> u64 {
+    (chrono::Utc::now().timestamp() + offset_secs) as u64
+}
+
+fn hs256(sub: &str, role: Role) -> String {
+    let claims = Claims { sub: sub.into(), role, exp: exp(600) };
+    encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+}
+
+fn hs_auth() -> Authenticator {
+    Authenticator::new(&AuthConfig { mode: AuthMode::Jwt, hs256_secret: SECRET.into(), ..Default::default() }).unwrap()
+}
+
+/// `users` users; user i owns accounts `acc-i-0`, `acc-i-1`, a budget and a goal.
+fn populated(users: usize) -> World {
+    let mut w = World::new();
+    w.rate("USD", "1");
+    for i in 0..users {
+        let u = format!("user-{i}");
+        w.profile(&u, "Europe/Paris");
+        w.budget(&budget(
+            &format!("b-{i}"),
+            &u,
+            Category::Groceries,
+            "100",
+            BudgetPeriod::Monthly,
+            "2026-03-01T00:00:00Z",
+        ));
+        w.goal(&goal(&format!("g-{i}"), &u, "50", Some(&format!("acc-{i}-0")), "2026-03-01T00:00:00Z"));
+        for a in 0..2 {
+            let acc = format!("acc-{i}-{a}");
+            w.tx(&txn(&format!("dep-{i}-{a}"), &acc, &u, TransactionKind::Deposit, "100", "2026-03-02T10:00:00Z"));
+            w.tx(&txn(&format!("pay-{i}-{a}"), &acc, &u, TransactionKind::Payment, "12.5", "2026-03-03T10:00:00Z"));
+        }
+    }
+    w.run();
+    w
+}
+
+/// Every resource of user `i`: (owner, uri).
+fn resources(i: usize) -> Vec<String> {
+    let u = format!("user-{i}");
+    let mut r = vec![
+        format!("/v1/users/{u}/budgets?at=2026-03-10"),
+        format!("/v1/users/{u}/goals"),
+        format!("/v1/users/{u}/spending?from=2026-03-01&to=2026-03-31"),
+        format!("/v1/users/{u}/cash-flow?month=2026-03"),
+    ];
+    for a in 0..2 {
+        let acc = format!("acc-{i}-{a}");
+        r.push(format!("/v1/accounts/{acc}/balance"));
+        r.push(format!("/v1/accounts/{acc}/lineage"));
+        r.push(format!("/v1/accounts/{acc}/fraud-scores"));
+        r.push(format!("/v1/accounts/{acc}/fraud-scores/pay-{i}-{a}"));
+    }
+    r
+}
+
+#[tokio::test]
+async fn users_read_only_their_own_and_admin_reads_all() {
+    const USERS: usize = 5;
+    let w = populated(USERS);
+    // Routed over 4 partitions, as a running instance would be.
+    let app = w.app_with(w.stores(4), hs_auth());
+    let admin = hs256("ops", Role::Admin);
+    let mut checked = 0;
+    for owner in 0..USERS {
+        for uri in resources(owner) {
+            let r = get(&app, &uri, Some(&admin)).await;
+            assert_eq!(r.status, StatusCode::OK, "admin {uri}: {:?}", r.body);
+            let r = get(&app, &uri, None).await;
+            error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+            assert_eq!(r.headers["www-authenticate"], "Bearer");
+            for caller in 0..USERS {
+                let token = hs256(&format!("user-{caller}"), Role::User);
+                let r = get(&app, &uri, Some(&token)).await;
+                if caller == owner {
+                    assert_eq!(r.status, StatusCode::OK, "user-{caller} reads own {uri}: {:?}", r.body);
+                } else {
+                    let msg = error(&r, StatusCode::NOT_FOUND, "not_found");
+                    assert!(!msg.contains(&format!("user-{caller}")), "{msg}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, USERS * USERS * 12);
+    // Someone else's resource answers exactly like a nonexistent one.
+    let t = hs256("user-0", Role::User);
+    let other = get(&app, "/v1/accounts/acc-1-0/balance", Some(&t)).await;
+    let missing = get(&app, "/v1/accounts/acc-99-0/balance", Some(&hs256("ops", Role::Admin))).await;
+    assert_eq!(other.status, missing.status);
+    assert_eq!(
+        other.body["message"].as_str().unwrap().replace("acc-1-0", "X"),
+        missing.body["message"].as_str().unwrap().replace("acc-99-0", "X")
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401() {
+    let w = populated(1);
+    let app = w.app(hs_auth());
+    let uri = "/v1/accounts/acc-0-0/balance";
+    let wrong_key = encode(
+        &Header::default(),
+        &Claims { sub: "user-0".into(), role: Role::User, exp: exp(600) },
+        &EncodingKey::from_secret(b"another-secret-another-secret-xx"),
+    )
+    .unwrap();
+    let expired = encode(
+        &Header::default(),
+        &Claims { sub: "user-0".into(), role: Role::User, exp: exp(-3600) },
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    for token in [wrong_key.as_str(), expired.as_str(), "not-a-jwt"] {
+        error(&get(&app, uri, Some(token)).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    assert_eq!(get(&app, uri, Some(&hs256("user-0", Role::User))).await.status, StatusCode::OK);
+    // Ops endpoints stay open (probes and scrapers carry no user token).
+    assert_eq!(get(&app, "/health", None).await.status, StatusCode::OK);
+    assert_eq!(get(&app, "/metrics", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rs256_public_key() {
+    let w = populated(2);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let auth = Authenticator::new(&AuthConfig {
+        mode: AuthMode::Jwt,
+        rs256_public_key_file: dir.join("rs256-test-public.pem").display().to_string(),
+        ..Default::default()
+    })
+    .unwrap();
+    let app = w.app(auth);
+    let private = std::fs::read(dir.join("rs256-test-private.pem")).unwrap();
+    let key = EncodingKey::from_rsa_pem(&private).unwrap();
+    let token = |sub: &str, role| {
+        encode(&Header::new(jsonwebtoken::Algorithm::RS256), &Claims { sub: sub.into(), role, exp: exp(600) }, &key)
+            .unwrap()
+    };
+    assert_eq!(get(&app, "/v1/users/user-1/goals", Some(&token("user-1", Role::User))).await.status, StatusCode::OK);
+    error(
+        &get(&app, "/v1/users/user-1/goals", Some(&token("user-0", Role::User))).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    // An HS256 token signed with the public key text must not pass (algorithm confusion).
+    let pem = std::fs::read(dir.join("rs256-test-public.pem")).unwrap();
+    let forged = encode(
+        &Header::default(),
+        &Claims { sub: "user-1".into(), role: Role::Admin, exp: exp(600) },
+        &EncodingKey::from_secret(&pem),
+    )
+    .unwrap();
+    error(&get(&app, "/v1/users/user-1/goals", Some(&forged)).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(Authenticator::new(&AuthConfig { mode: AuthMode::Jwt, ..Default::default() }).is_err(), "jwt needs a key");
+}
