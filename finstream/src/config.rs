@@ -22,10 +22,12 @@ pub struct AppConfig {
     pub finance: FinanceConfig,
     /// `[schema_registry]`: an outside registry's URL, or the embedded one's listener and topic.
     pub schema_registry: RegistryConfig,
+    /// `[import]`: how `finstream import` maps a file's columns to transactions.
+    pub import: connectors::import::ImportMapping,
 }
 
 /// Tables of the file besides the engine's own keys.
-const SECTIONS: &[&str] = &["finance", "schema_registry"];
+const SECTIONS: &[&str] = &["finance", "schema_registry", "import"];
 
 fn env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {

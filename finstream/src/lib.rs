@@ -3,4 +3,8 @@
 
 pub mod app;
 pub mod config;
+pub mod demo;
+pub mod generate;
+pub mod import;
 pub mod registry;
+pub mod reset;
