@@ -20,6 +20,7 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 use schemas::registry::EmbeddedRegistry;
 use streams::BuiltTopology;
@@ -138,6 +139,7 @@ pub fn execute(config: &AppConfig, plan: &ResetPlan) -> anyhow::Result<ResetRepo
     let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT)).request_timeout(Some(TIMEOUT));
     let mut topics_deleted = Vec::new();
     let mut topics_failed = Vec::new();
+    let mut timed_out = false;
     if !plan.internal_topics.is_empty() {
         let names: Vec<&str> = plan.internal_topics.iter().map(String::as_str).collect();
         match block_on(admin.delete_topics(&names, &opts))? {
@@ -149,7 +151,10 @@ pub fn execute(config: &AppConfig, plan: &ResetPlan) -> anyhow::Result<ResetRepo
                     }
                 }
             }
-            Err(e) => topics_failed.extend(plan.internal_topics.iter().map(|t| (t.clone(), e.to_string()))),
+            Err(e) => {
+                timed_out |= matches!(e, KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut));
+                topics_failed.extend(plan.internal_topics.iter().map(|t| (t.clone(), e.to_string())));
+            }
         }
     }
     let delete_groups_error = match block_on(admin.delete_groups(&[plan.group.as_str()], &opts))? {
@@ -160,6 +165,12 @@ pub fn execute(config: &AppConfig, plan: &ResetPlan) -> anyhow::Result<ResetRepo
         },
         Err(e) => Some(e.to_string()),
     };
+    if timed_out {
+        // librdkafka aborts the process (rd_kafka_q_destroy0 refcount assertion) when a client is
+        // destroyed with an admin request the broker never answered, as librdkafka's mock cluster
+        // does with DeleteTopics. The command exits right after, so the client is left alive.
+        std::mem::forget(admin);
+    }
     let offsets = match delete_groups_error {
         None => OffsetsOutcome::GroupDeleted,
         Some(error) => rewind(config, plan, error)?,
@@ -167,8 +178,8 @@ pub fn execute(config: &AppConfig, plan: &ResetPlan) -> anyhow::Result<ResetRepo
     Ok(ResetReport { state_deleted, topics_deleted, topics_failed, offsets })
 }
 
-/// Commits each input partition's low watermark for the group, as a member-less (simple)
-/// consumer: the broker accepts that only while no instance of the application is running.
+/// Commits each input partition's low watermark for the group, joining it as its only member:
+/// this succeeds only while no instance of the application is running.
 fn rewind(config: &AppConfig, plan: &ResetPlan, delete_groups_error: String) -> anyhow::Result<OffsetsOutcome> {
     let consumer: BaseConsumer = client_config(&config.streams)
         .set("group.id", &plan.group)
@@ -195,8 +206,24 @@ fn rewind(config: &AppConfig, plan: &ResetPlan, delete_groups_error: String) -> 
     if rewind.count() == 0 {
         return Ok(OffsetsOutcome::NothingCommitted);
     }
+    // Commit as the group's only member: brokers (the mock among them) refuse commits from
+    // outside the group, and a member that gets every input partition proves no instance runs.
+    let inputs: Vec<&str> = plan.input_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&inputs).context("joining the application's group")?;
+    let total = committed.count();
+    let deadline = std::time::Instant::now() + 2 * TIMEOUT;
+    while consumer.assignment().map(|a| a.count()).unwrap_or(0) < total {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "DeleteGroups failed ({delete_groups_error}) and the group did not hand this reset all {total} input \
+             partitions: is an instance still running?"
+        );
+        // Records are not looked at; polling only drives the group protocol.
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
     consumer.commit(&rewind, CommitMode::Sync).with_context(|| {
         format!("DeleteGroups failed ({delete_groups_error}) and rewinding the group's offsets failed too; is an instance still running?")
     })?;
+    consumer.unsubscribe();
     Ok(OffsetsOutcome::RewoundToEarliest { partitions: rewind.count(), delete_groups_error })
 }
