@@ -24,10 +24,12 @@ pub struct AppConfig {
     pub schema_registry: RegistryConfig,
     /// `[query]`: the query API's listener, advertised URL and `[query.auth]`.
     pub query: query::QueryConfig,
+    /// `[import]`: how `finstream import` maps a file's columns to transactions.
+    pub import: connectors::import::ImportMapping,
 }
 
 /// Tables of the file besides the engine's own keys.
-const SECTIONS: &[&str] = &["finance", "schema_registry", "query"];
+const SECTIONS: &[&str] = &["finance", "schema_registry", "query", "import"];
 
 fn env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {

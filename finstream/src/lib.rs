@@ -4,5 +4,9 @@
 pub mod app;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
+pub mod generate;
+pub mod import;
 pub mod registry;
+pub mod reset;
 pub mod serve;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use finstream::{app, config, registry, serve};
+use finstream::{app, config, demo, registry, serve};
 use runtime::KafkaStreams;
 use streams::StreamsMetrics;
 
@@ -17,9 +17,6 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
-
-/// Partitions of every topic on the embedded cluster.
-const DEMO_PARTITIONS: i32 = 4;
 
 #[derive(clap::Args)]
 struct DemoArgs {
@@ -51,6 +48,11 @@ enum Command {
     /// Runs everything in one process: an embedded Kafka-protocol cluster, the topology and a
     /// data generator. Ctrl-C stops it.
     Demo(DemoArgs),
+    /// Produces synthetic finance events (Avro, Confluent wire format) to any Kafka cluster.
+    Generate(finstream::generate::GenerateArgs),
+    /// Loads a CSV or JSON Lines file of transactions into `transactions`, rejecting invalid lines
+    /// to a report.
+    Import(finstream::import::ImportArgs),
     /// Runs the topology against the Kafka cluster in the configuration.
     Run {
         #[arg(long, env = "FINSTREAM_CONFIG")]
@@ -59,8 +61,8 @@ enum Command {
         #[arg(long)]
         insecure: bool,
     },
-    /// Deletes this application's local state (like kafka-streams-application-reset's
-    /// local part); internal topics are left to the cluster's admin tools.
+    /// Like kafka-streams-application-reset: deletes this application's local state, its
+    /// internal topics and its committed offsets (with --yes; without, says what it would do).
     Reset {
         #[arg(long, env = "FINSTREAM_CONFIG")]
         config: Option<PathBuf>,
@@ -79,6 +81,8 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Demo(args) => demo(args),
         Command::Run { config, insecure } => run(config, insecure),
+        Command::Generate(args) => finstream::generate::run(&args, &*stop_flag()?),
+        Command::Import(args) => finstream::import::run(&args),
         Command::Reset { config, yes } => reset(config, yes),
     }
 }
@@ -99,7 +103,7 @@ fn run(path: Option<PathBuf>, insecure: bool) -> anyhow::Result<()> {
     let metrics = StreamsMetrics::default();
     let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone())?;
     app.start()?;
-    let _query = serve::start_for(&config.query, &app, registry.client.clone(), metrics)?;
+    let _query = serve::start_for(&config, &app, registry.client.clone(), metrics)?;
     tracing::info!("finstream running; Ctrl-C to stop");
     wait(&app, &stop, None)?;
     app.close()?;
@@ -119,51 +123,72 @@ fn wait(app: &KafkaStreams, stop: &AtomicBool, deadline: Option<Instant>) -> any
 
 fn reset(path: Option<PathBuf>, yes: bool) -> anyhow::Result<()> {
     let config = config::load(path.as_deref())?;
-    let dir = config.streams.app_state_dir();
+    let plan = finstream::reset::plan(&config)?;
+    let verb = if yes { "deleting" } else { "would delete" };
+    println!("{verb} local state {}", plan.state_dir.display());
+    for t in &plan.internal_topics {
+        println!("{verb} internal topic {t}");
+    }
+    println!("{verb} the committed offsets of group {} (inputs: {})", plan.group, plan.input_topics.join(", "));
     if !yes {
-        println!("would delete {} (pass --yes to delete)", dir.display());
+        println!("nothing deleted: stop every instance, then pass --yes");
         return Ok(());
     }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("deleting {}", dir.display()))?;
+    let report = finstream::reset::execute(&config, &plan)?;
+    for (t, e) in &report.topics_failed {
+        println!("could not delete {t}: {e}");
     }
-    println!("deleted {}", dir.display());
+    println!(
+        "deleted {} internal topics{}; offsets: {:?}",
+        report.topics_deleted.len(),
+        if report.state_deleted { " and the local state" } else { "" },
+        report.offsets
+    );
+    anyhow::ensure!(report.topics_failed.is_empty(), "some internal topics were not deleted");
     Ok(())
 }
 
 fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let stop = stop_flag()?;
-    let mock = app::embedded_cluster()?;
-    let bootstrap = mock.bootstrap_servers();
-    let state = std::env::temp_dir().join(format!("finstream-demo-{}", std::process::id()));
-    let mut config = config::AppConfig::default();
-    config.streams.application_id = "finstream-demo".into();
-    config.streams.bootstrap_servers = bootstrap.clone();
-    config.streams.state_dir = state.clone();
-    config.schema_registry.listen = format!("127.0.0.1:{}", args.registry_port);
-    mock.create_topic(&config.schema_registry.topic, 1, 1)?;
-    let registry = registry::start(&config.schema_registry, &config.streams)?;
-    let metrics = StreamsMetrics::default();
-    let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone())?;
-    app::create_topics(&mock, &runtime::topics::plan(&config.streams, app.topology()), DEMO_PARTITIONS)?;
-    app.start()?;
-    config.query.listen = format!("127.0.0.1:{}", args.query_port);
-    let query = serve::start_for(&config.query, &app, registry.client.clone(), metrics.clone())?;
+    let opts = demo::DemoOptions {
+        rate: args.rate as f64,
+        users: args.users,
+        seed: args.seed,
+        generator: !args.no_generator,
+        registry_port: args.registry_port,
+        state_dir: None,
+        query_port: Some(args.query_port),
+    };
+    let demo = demo::Demo::start(&opts)?;
+    let bootstrap = demo.bootstrap();
+    let registry_url = demo.registry_url().to_string();
     println!("kafka bootstrap: {bootstrap}");
-    println!("schema registry: {}", registry.url.as_deref().unwrap_or_default());
-    println!("state dir: {}", state.display());
-    println!(
-        "example: kcat -b {bootstrap} -C -t account-balances -o beginning -s value=avro -r {}",
-        registry.url.as_deref().unwrap_or_default()
-    );
-    if let Some(q) = &query {
-        println!("{}", serve::demo_help(&q.url));
+    println!("schema registry: {registry_url}");
+    println!("state dir: {}", demo.state_dir().display());
+    if opts.generator {
+        println!("generator: {} events/s, {} users, seed {}", args.rate, args.users, args.seed);
+    } else {
+        println!("generator: off (produce to the topics above, e.g. with `finstream generate -b {bootstrap} --registry-url {registry_url}`)");
+    }
+    println!("example: kcat -b {bootstrap} -C -t account-balances -o beginning -s value=avro -r {registry_url}");
+    if let Some(url) = demo.query_url() {
+        println!("{}", serve::demo_help(url));
     }
     let deadline = args.duration_secs.map(|d| Instant::now() + Duration::from_secs(d));
-    let result = wait(&app, &stop, deadline);
+    let mut failure = None;
+    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(e) = demo.error() {
+            failure = Some(e);
+            break;
+        }
+    }
     println!("shutting down");
-    drop(query);
-    app.close()?;
-    let _ = std::fs::remove_dir_all(&state);
-    result
+    if let Some(summary) = demo.close()? {
+        println!("generator produced {} events", summary.events);
+    }
+    match failure {
+        Some(e) => anyhow::bail!(e),
+        None => Ok(()),
+    }
 }

@@ -22,6 +22,11 @@ pub struct RegistryConfig {
     pub listen: String,
     /// Compacted topic that persists the embedded registry's schemas, as Confluent's `_schemas`.
     pub topic: String,
+    /// HTTP Basic user for a registry at `url` that requires credentials (Confluent's
+    /// `basic.auth.user.info`); empty: none.
+    pub username: String,
+    /// Its password; better given as `FINSTREAM_SCHEMA_REGISTRY__PASSWORD` than in the file.
+    pub password: String,
 }
 
 fn default_listen() -> String {
@@ -34,7 +39,23 @@ fn default_topic() -> String {
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        RegistryConfig { url: String::new(), listen: default_listen(), topic: default_topic() }
+        RegistryConfig {
+            url: String::new(),
+            listen: default_listen(),
+            topic: default_topic(),
+            username: String::new(),
+            password: String::new(),
+        }
+    }
+}
+
+/// A client of the registry at `config.url`, with its credentials if any.
+pub fn http_client(config: &RegistryConfig) -> HttpRegistry {
+    let client = HttpRegistry::new(&config.url);
+    if config.username.is_empty() {
+        client
+    } else {
+        client.with_basic_auth(&config.username, &config.password)
     }
 }
 
@@ -50,7 +71,7 @@ pub struct Registry {
 /// in `streams` and starts serving it.
 pub fn start(config: &RegistryConfig, streams: &StreamsConfig) -> anyhow::Result<Registry> {
     if !config.url.is_empty() {
-        return Ok(Registry { client: Arc::new(HttpRegistry::new(&config.url)), url: None, _server: None });
+        return Ok(Registry { client: Arc::new(http_client(config)), url: None, _server: None });
     }
     let store = KafkaSchemaStore::open(streams, &config.topic).context("opening the registry's topic")?;
     let registry = Arc::new(

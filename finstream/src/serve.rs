@@ -11,6 +11,7 @@ use streams::StreamsMetrics;
 use tokio::sync::oneshot;
 
 use crate::config::AppConfig;
+use crate::dashboard::{self, Feed};
 
 /// Worker threads of the query server's runtime (point lookups are short; stream threads get
 /// the rest of the cores).
@@ -66,15 +67,21 @@ impl Drop for QueryServer {
     }
 }
 
-/// Binds `config.listen` and serves the query API over `reader`.
+/// Binds `config.listen` and serves the query API over `reader`, plus the dashboard when a
+/// feed is given.
 pub fn start(
     config: &QueryConfig,
     reader: Arc<dyn StateReader>,
     registry: Arc<dyn SchemaRegistry>,
     metrics: StreamsMetrics,
+    feed: Option<Arc<Feed>>,
 ) -> anyhow::Result<QueryServer> {
     let auth = Authenticator::new(&config.auth).context("query.auth")?;
     let state = AppState::new(reader, registry, auth, metrics);
+    let mut router = query::app(state.clone());
+    if let Some(feed) = feed {
+        router = router.merge(dashboard::router(feed, state.auth.clone()));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(QUERY_WORKER_THREADS)
         .thread_name("query-api")
@@ -86,7 +93,8 @@ pub fn start(
     let url = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = oneshot::channel::<()>();
     rt.spawn(async move {
-        if let Err(e) = query::serve(listener, state, async move { drop(rx.await) }).await {
+        let served = axum::serve(listener, router).with_graceful_shutdown(async move { drop(rx.await) });
+        if let Err(e) = served.await {
             tracing::error!(error = %e, "query API stopped");
         }
     });
@@ -94,23 +102,32 @@ pub fn start(
     Ok(QueryServer { url, stop: Some(tx), runtime: Some(rt) })
 }
 
-/// Serves the query API over `app`'s state when `[query] enabled`.
+/// Serves the query API and the dashboard over `app`'s state when `[query] enabled`; the
+/// dashboard's activity feed reads the alert and fraud topics of `config.finance`.
 pub fn start_for(
-    config: &QueryConfig,
+    config: &AppConfig,
     app: &runtime::KafkaStreams,
     registry: Arc<dyn SchemaRegistry>,
     metrics: StreamsMetrics,
 ) -> anyhow::Result<Option<QueryServer>> {
-    if !config.enabled {
+    if !config.query.enabled {
         return Ok(None);
     }
-    start(config, Arc::new(app.state_handle()), registry, metrics).map(Some)
+    let topics = &config.finance.topics;
+    let feed = Feed::start(
+        runtime::client_config(&config.streams),
+        registry.clone(),
+        &topics.budget_alerts,
+        &topics.fraud_scores,
+    )?;
+    start(&config.query, Arc::new(app.state_handle()), registry, metrics, Some(Arc::new(feed))).map(Some)
 }
 
 /// What the demo prints about the query API.
 pub fn demo_help(url: &str) -> String {
     [
         format!("query API: {url}"),
+        format!("dashboard: {url}/"),
         format!("  curl -s {url}/ready"),
         format!("  curl -s {url}/v1/accounts/<account_id>/balance"),
         format!("  curl -s '{url}/v1/accounts/<account_id>/lineage?limit=5'"),

@@ -26,6 +26,7 @@ use streams::{BuiltTopology, GlobalStores, StreamsMetrics, TaskError, Topology, 
 pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use hosts::{hosts_topic, HostInfo};
 pub use interactive::{StateHandle, TaskAssignment, TaskStatus};
+pub use kafka::client_config;
 pub use schema_store::KafkaSchemaStore;
 
 /// Errors of the runtime, tagged by cause so callers know whether a restart can help.

@@ -19,6 +19,9 @@ const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 pub struct HttpRegistry {
     base_url: String,
     agent: ureq::Agent,
+    /// `Authorization` header value (HTTP Basic), for registries that require credentials
+    /// (Confluent's `basic.auth.user.info`).
+    authorization: Option<String>,
     /// (subject, schema text) → id.
     ids: RwLock<HashMap<(String, String), u32>>,
     /// id → schema text.
@@ -52,9 +55,17 @@ impl HttpRegistry {
         HttpRegistry {
             base_url: base_url.trim_end_matches('/').to_string(),
             agent,
+            authorization: None,
             ids: RwLock::default(),
             schemas: RwLock::default(),
         }
+    }
+
+    /// Sends HTTP Basic credentials with every request (use `https://` URLs with a TLS-enabled
+    /// build when the network is not trusted: Basic credentials are only encoded, not encrypted).
+    pub fn with_basic_auth(mut self, username: &str, password: &str) -> Self {
+        self.authorization = Some(format!("Basic {}", base64(format!("{username}:{password}").as_bytes())));
+        self
     }
 
     fn call<T: for<'de> Deserialize<'de>>(
@@ -65,12 +76,32 @@ impl HttpRegistry {
     ) -> Result<T, RegistryError> {
         let url = format!("{}{path}", self.base_url);
         let transport = |e: ureq::Error| RegistryError::Transport(format!("{method} {url}: {e}"));
+        let auth = self.authorization.as_deref().unwrap_or_default();
         let mut response = match body {
             Some(b) => {
-                self.agent.post(&url).header("Content-Type", CONTENT_TYPE).header("Accept", CONTENT_TYPE).send(b)
+                let req = self.agent.post(&url).header("Content-Type", CONTENT_TYPE).header("Accept", CONTENT_TYPE);
+                if auth.is_empty() {
+                    req.send(b)
+                } else {
+                    req.header("Authorization", auth).send(b)
+                }
             }
-            None if method == "DELETE" => self.agent.delete(&url).header("Accept", CONTENT_TYPE).call(),
-            None => self.agent.get(&url).header("Accept", CONTENT_TYPE).call(),
+            None if method == "DELETE" => {
+                let req = self.agent.delete(&url).header("Accept", CONTENT_TYPE);
+                if auth.is_empty() {
+                    req.call()
+                } else {
+                    req.header("Authorization", auth).call()
+                }
+            }
+            None => {
+                let req = self.agent.get(&url).header("Accept", CONTENT_TYPE);
+                if auth.is_empty() {
+                    req.call()
+                } else {
+                    req.header("Authorization", auth).call()
+                }
+            }
         }
         .map_err(transport)?;
         let status = response.status().as_u16();
@@ -112,6 +143,24 @@ impl HttpRegistry {
     }
 }
 
+/// Standard base64 with padding (RFC 4648), for the Basic credentials.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 impl SchemaRegistry for HttpRegistry {
     fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let key = (subject.to_string(), schema.to_string());
@@ -144,5 +193,45 @@ impl SchemaRegistry for HttpRegistry {
 
     fn latest(&self, subject: &str) -> Result<RegisteredSchema, RegistryError> {
         self.call("GET", &format!("/subjects/{}/versions/latest", segment(subject)), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_sent_with_requests() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            let body = "[\"a-value\"]";
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            s.write_all(reply.as_bytes()).unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        });
+        let reg = HttpRegistry::new(&url).with_basic_auth("svc", "s3cret");
+        assert_eq!(reg.subjects().unwrap(), vec!["a-value".to_string()]);
+        let request = server.join().unwrap().to_ascii_lowercase();
+        assert!(request.contains("authorization: basic c3zjonmzy3jlda=="), "{request}");
     }
 }

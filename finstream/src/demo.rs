@@ -1,0 +1,175 @@
+//! `finstream demo` as a library: the embedded cluster, the embedded registry, the finance
+//! topology and the generator's traffic, in one process. `main.rs` prints the addresses and waits;
+//! tests start the same pipeline and look at its output topics.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use connectors::{ConnectorError, EventProducer, GenerateOptions, GenerateSummary, GeneratorConfig, KafkaTarget};
+use runtime::KafkaStreams;
+use schemas::registry::{HttpRegistry, SchemaRegistry};
+use streams::StreamsMetrics;
+
+use crate::app::{self, EmbeddedCluster};
+use crate::config::AppConfig;
+use crate::registry::{self, Registry};
+use crate::serve::{self, QueryServer};
+
+/// Partitions of every topic on the embedded cluster.
+pub const DEMO_PARTITIONS: i32 = 4;
+
+/// What the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Generator events per second.
+    pub rate: f64,
+    pub users: usize,
+    pub seed: u64,
+    /// Produce synthetic traffic (`--no-generator` turns it off).
+    pub generator: bool,
+    /// Port of the embedded schema registry (0: any free port).
+    pub registry_port: u16,
+    /// Local state; default a fresh directory under the system's temp dir, removed on close.
+    pub state_dir: Option<PathBuf>,
+    /// Port of the query API and dashboard on 127.0.0.1 (0: any free port; `None`: not served).
+    pub query_port: Option<u16>,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            rate: 50.0,
+            users: 200,
+            seed: 42,
+            generator: true,
+            registry_port: 8081,
+            state_dir: None,
+            query_port: Some(8080),
+        }
+    }
+}
+
+/// The generator's thread, producing at the demo's rate until stopped.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<GenerateSummary, ConnectorError>>,
+}
+
+/// A running demo. Fields are public so other services (the query API) can attach to it.
+pub struct Demo {
+    pub mock: EmbeddedCluster,
+    pub registry: Registry,
+    pub config: AppConfig,
+    pub app: KafkaStreams,
+    pub metrics: StreamsMetrics,
+    query: Option<QueryServer>,
+    traffic: Option<Traffic>,
+    state: PathBuf,
+}
+
+impl Demo {
+    /// Starts the cluster, the registry, the topics, the topology and (unless disabled) the
+    /// generator.
+    pub fn start(opts: &DemoOptions) -> anyhow::Result<Demo> {
+        let mock = app::embedded_cluster()?;
+        let state = opts
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("finstream-demo-{}", std::process::id())));
+        let mut config = AppConfig::default();
+        config.streams.application_id = "finstream-demo".into();
+        config.streams.bootstrap_servers = mock.bootstrap_servers();
+        config.streams.state_dir = state.clone();
+        config.schema_registry.listen = format!("127.0.0.1:{}", opts.registry_port);
+        mock.create_topic(&config.schema_registry.topic, 1, 1)?;
+        let registry = registry::start(&config.schema_registry, &config.streams)?;
+        let metrics = StreamsMetrics::default();
+        let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone())?;
+        app::create_topics(&mock, &runtime::topics::plan(&config.streams, app.topology()), DEMO_PARTITIONS)?;
+        app.start()?;
+        let query = match opts.query_port {
+            Some(port) => {
+                config.query.listen = format!("127.0.0.1:{port}");
+                serve::start_for(&config, &app, registry.client.clone(), metrics.clone())?
+            }
+            None => None,
+        };
+        let mut demo = Demo { mock, registry, config, app, metrics, query, traffic: None, state };
+        if opts.generator {
+            demo.traffic = Some(demo.start_traffic(opts)?);
+        }
+        Ok(demo)
+    }
+
+    /// Produces like any outside client would: over the Kafka protocol to the bootstrap address,
+    /// registering schemas over HTTP at the registry URL the demo prints.
+    fn start_traffic(&self, opts: &DemoOptions) -> anyhow::Result<Traffic> {
+        let registry: Arc<dyn SchemaRegistry> = match &self.registry.url {
+            Some(url) => Arc::new(HttpRegistry::new(url)),
+            None => self.registry.client.clone(),
+        };
+        let mut producer = EventProducer::new(&KafkaTarget::new(self.bootstrap()), registry)
+            .context("creating the generator's producer")?;
+        let gen_opts = GenerateOptions {
+            generator: GeneratorConfig { seed: opts.seed, users: opts.users, ..GeneratorConfig::default() },
+            rate: Some(opts.rate),
+            count: None,
+            endless: true,
+            labels_path: None,
+            progress: false,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("demo-generator".into())
+            .spawn(move || connectors::generate(&gen_opts, &mut producer, &s))
+            .context("starting the generator thread")?;
+        Ok(Traffic { stop, thread })
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.mock.bootstrap_servers()
+    }
+
+    /// The embedded registry's URL.
+    pub fn registry_url(&self) -> &str {
+        self.registry.url.as_deref().unwrap_or_default()
+    }
+
+    /// Where the query API and the dashboard answer, e.g. `http://127.0.0.1:8080`.
+    pub fn query_url(&self) -> Option<&str> {
+        self.query.as_ref().map(|q| q.url.as_str())
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
+    }
+
+    /// Why the demo cannot go on: a failed stream thread, or a generator that stopped by itself.
+    pub fn error(&self) -> Option<String> {
+        if let Some(e) = self.app.error() {
+            return Some(format!("stream thread failed: {e}"));
+        }
+        match &self.traffic {
+            Some(t) if t.thread.is_finished() => Some("the generator stopped".into()),
+            _ => None,
+        }
+    }
+
+    /// Stops the generator (flushing what it sent), closes the topology and removes the state.
+    pub fn close(mut self) -> anyhow::Result<Option<GenerateSummary>> {
+        drop(self.query.take());
+        let mut summary = None;
+        if let Some(t) = self.traffic.take() {
+            t.stop.store(true, Ordering::SeqCst);
+            let result = t.thread.join().map_err(|_| anyhow::anyhow!("the generator thread panicked"))?;
+            summary = Some(result.context("generator")?);
+        }
+        self.app.close()?;
+        let _ = std::fs::remove_dir_all(&self.state);
+        Ok(summary)
+    }
+}
