@@ -4,6 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/finstream/target}
 scripts/setup.sh
+# Headless Chromium loads the dashboard in finstream/tests/dashboard.rs.
+if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing: chromium"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
 # Python's confluent-kafka is the outside client of the interoperability test
 # (finstream/tests/python_interop.rs); it lives in a venv beside the target directory.
 venv=${FINSTREAM_VENV:-$HOME/.cache/finstream/venv}

@@ -51,13 +51,22 @@ pub fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, St
             if let Some(t) = kafka.as_table_mut() {
                 t.insert(kafka_key.replace('_', "."), toml::Value::String(value));
             }
-        } else if let Some((section, field)) = key.split_once("__") {
-            let sec = table.entry(section).or_insert_with(|| toml::Value::Table(Default::default()));
-            if let Some(t) = sec.as_table_mut() {
-                t.insert(field.to_string(), env_value(&value));
-            }
         } else {
-            table.insert(key, env_value(&value));
+            // `__` separates nesting levels: FINSTREAM_QUERY__AUTH__HS256_SECRET is
+            // `[query.auth] hs256_secret`, so secrets need not be written into the file.
+            let path: Vec<&str> = key.split("__").collect();
+            let (field, tables) = path.split_last().expect("split yields one part at least");
+            let mut t = &mut *table;
+            for name in tables {
+                let entry = t.entry(name.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+                if !entry.is_table() {
+                    // A scalar where the variable names a table: the variable wins.
+                    *entry = toml::Value::Table(Default::default());
+                }
+                let toml::Value::Table(inner) = entry else { unreachable!("made a table above") };
+                t = inner;
+            }
+            t.insert(field.to_string(), env_value(&value));
         }
     }
 }
@@ -99,6 +108,8 @@ mod tests {
                 ("FINSTREAM_APPLICATION_ID".to_string(), "b".to_string()),
                 ("FINSTREAM_KAFKA_SASL_MECHANISM".to_string(), "PLAIN".to_string()),
                 ("FINSTREAM_FINANCE__LINEAGE_LEN".to_string(), "7".to_string()),
+                ("FINSTREAM_QUERY__AUTH__HS256_SECRET".to_string(), "s3cret".to_string()),
+                ("FINSTREAM_QUERY__AUTH__MODE".to_string(), "jwt".to_string()),
             ]
             .into_iter(),
         );
@@ -108,6 +119,8 @@ mod tests {
         assert_eq!(c.streams.kafka.get("security.protocol").map(String::as_str), Some("SSL"));
         assert_eq!(c.streams.kafka.get("sasl.mechanism").map(String::as_str), Some("PLAIN"));
         assert_eq!(c.finance.lineage_len, 7);
+        assert_eq!(c.query.auth.hs256_secret, "s3cret");
+        assert_eq!(c.query.auth.mode, query::AuthMode::Jwt);
     }
 
     #[test]

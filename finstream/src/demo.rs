@@ -16,10 +16,16 @@ use streams::StreamsMetrics;
 use crate::app::{self, EmbeddedCluster};
 use crate::config::AppConfig;
 use crate::registry::{self, Registry};
-use crate::serve::{self, QueryServer};
+use crate::serve::{self, Example, QueryServer};
 
 /// Partitions of every topic on the embedded cluster.
 pub const DEMO_PARTITIONS: i32 = 4;
+
+/// Spending windows' grace in the demo: 31 days of event time. The generator plays a month of
+/// life in seconds, so the input partitions' tasks drift apart by hours or days of event time
+/// and records reaching the user-keyed windows through the repartition topic would be late under
+/// the production default of one hour.
+pub const DEMO_GRACE_MS: i64 = 31 * 24 * 3_600_000;
 
 /// What the demo runs.
 #[derive(Debug, Clone)]
@@ -30,12 +36,21 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Produce synthetic traffic (`--no-generator` turns it off).
     pub generator: bool,
+    /// Mix labelled fraud scenarios into the traffic, so the dashboard has fraud decisions to show.
+    pub fraud: bool,
     /// Port of the embedded schema registry (0: any free port).
     pub registry_port: u16,
     /// Local state; default a fresh directory under the system's temp dir, removed on close.
     pub state_dir: Option<PathBuf>,
     /// Port of the query API and dashboard on 127.0.0.1 (0: any free port; `None`: not served).
     pub query_port: Option<u16>,
+}
+
+impl DemoOptions {
+    /// The generator's configuration for these options (tests regenerate the same events).
+    pub fn generator_config(&self) -> GeneratorConfig {
+        GeneratorConfig { seed: self.seed, users: self.users, fraud: self.fraud, ..GeneratorConfig::default() }
+    }
 }
 
 impl Default for DemoOptions {
@@ -45,6 +60,7 @@ impl Default for DemoOptions {
             users: 200,
             seed: 42,
             generator: true,
+            fraud: true,
             registry_port: 8081,
             state_dir: None,
             query_port: Some(8080),
@@ -67,6 +83,8 @@ pub struct Demo {
     pub metrics: StreamsMetrics,
     query: Option<QueryServer>,
     traffic: Option<Traffic>,
+    /// What the generator plays (its first round), when it runs.
+    generated: Option<GeneratorConfig>,
     state: PathBuf,
 }
 
@@ -83,6 +101,7 @@ impl Demo {
         config.streams.application_id = "finstream-demo".into();
         config.streams.bootstrap_servers = mock.bootstrap_servers();
         config.streams.state_dir = state.clone();
+        config.finance.analytics.grace_ms = DEMO_GRACE_MS;
         config.schema_registry.listen = format!("127.0.0.1:{}", opts.registry_port);
         mock.create_topic(&config.schema_registry.topic, 1, 1)?;
         let registry = registry::start(&config.schema_registry, &config.streams)?;
@@ -97,7 +116,8 @@ impl Demo {
             }
             None => None,
         };
-        let mut demo = Demo { mock, registry, config, app, metrics, query, traffic: None, state };
+        let generated = opts.generator.then(|| opts.generator_config());
+        let mut demo = Demo { mock, registry, config, app, metrics, query, traffic: None, generated, state };
         if opts.generator {
             demo.traffic = Some(demo.start_traffic(opts)?);
         }
@@ -114,7 +134,7 @@ impl Demo {
         let mut producer = EventProducer::new(&KafkaTarget::new(self.bootstrap()), registry)
             .context("creating the generator's producer")?;
         let gen_opts = GenerateOptions {
-            generator: GeneratorConfig { seed: opts.seed, users: opts.users, ..GeneratorConfig::default() },
+            generator: opts.generator_config(),
             rate: Some(opts.rate),
             count: None,
             endless: true,
@@ -137,6 +157,25 @@ impl Demo {
     /// The embedded registry's URL.
     pub fn registry_url(&self) -> &str {
         self.registry.url.as_deref().unwrap_or_default()
+    }
+
+    /// Ids and dates from the generator's first events (placeholders without a generator), for
+    /// the example requests the demo prints.
+    pub fn example(&self) -> Example {
+        let Some(cfg) = &self.generated else { return Example::default() };
+        let first = connectors::Generator::new(cfg.clone()).find_map(|e| e.as_transaction().cloned());
+        let Some(t) = first else { return Example::default() };
+        let day = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|d| d.date_naive());
+        let (Some(start), Some(end)) = (day(cfg.start_ms), day(cfg.start_ms + i64::from(cfg.days) * 86_400_000)) else {
+            return Example::default();
+        };
+        Example {
+            account_id: t.account_id,
+            user_id: t.user_id,
+            from: start.to_string(),
+            to: end.to_string(),
+            month: start.format("%Y-%m").to_string(),
+        }
     }
 
     /// Where the query API and the dashboard answer, e.g. `http://127.0.0.1:8080`.

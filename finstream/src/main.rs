@@ -32,6 +32,9 @@ struct DemoArgs {
     /// Run the pipeline without synthetic traffic, for another producer to feed it.
     #[arg(long)]
     no_generator: bool,
+    /// Leave the labelled fraud scenarios out of the synthetic traffic.
+    #[arg(long)]
+    no_fraud: bool,
     /// Port of the embedded schema registry (0: any free port).
     #[arg(long, default_value_t = 8081)]
     registry_port: u16,
@@ -155,6 +158,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
         users: args.users,
         seed: args.seed,
         generator: !args.no_generator,
+        fraud: !args.no_fraud,
         registry_port: args.registry_port,
         state_dir: None,
         query_port: Some(args.query_port),
@@ -172,7 +176,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     println!("example: kcat -b {bootstrap} -C -t account-balances -o beginning -s value=avro -r {registry_url}");
     if let Some(url) = demo.query_url() {
-        println!("{}", serve::demo_help(url));
+        println!("{}", serve::demo_help(url, &demo.example()));
     }
     let deadline = args.duration_secs.map(|d| Instant::now() + Duration::from_secs(d));
     let mut failure = None;

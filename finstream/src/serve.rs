@@ -123,18 +123,43 @@ pub fn start_for(
     start(&config.query, Arc::new(app.state_handle()), registry, metrics, Some(Arc::new(feed))).map(Some)
 }
 
-/// What the demo prints about the query API.
-pub fn demo_help(url: &str) -> String {
+/// Ids and dates that exist in the demo's data, for its example requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub account_id: String,
+    pub user_id: String,
+    /// First and last day of the example spending range (YYYY-MM-DD).
+    pub from: String,
+    pub to: String,
+    /// YYYY-MM.
+    pub month: String,
+}
+
+impl Default for Example {
+    fn default() -> Self {
+        Example {
+            account_id: "<account_id>".into(),
+            user_id: "<user_id>".into(),
+            from: "2026-01-01".into(),
+            to: "2026-01-31".into(),
+            month: "2026-01".into(),
+        }
+    }
+}
+
+/// What the demo prints about the query API and the dashboard.
+pub fn demo_help(url: &str, ex: &Example) -> String {
+    let Example { account_id: a, user_id: u, from, to, month } = ex;
     [
         format!("query API: {url}"),
-        format!("dashboard: {url}/"),
+        format!("dashboard: {url}/?account={a}&user={u}&from={from}&to={to}"),
         format!("  curl -s {url}/ready"),
-        format!("  curl -s {url}/v1/accounts/<account_id>/balance"),
-        format!("  curl -s '{url}/v1/accounts/<account_id>/lineage?limit=5'"),
-        format!("  curl -s {url}/v1/users/<user_id>/budgets"),
-        format!("  curl -s {url}/v1/users/<user_id>/goals"),
-        format!("  curl -s '{url}/v1/users/<user_id>/spending?from=2026-01-01&to=2026-01-31'"),
-        format!("  curl -s '{url}/v1/users/<user_id>/cash-flow?month=2026-01'"),
+        format!("  curl -s {url}/v1/accounts/{a}/balance"),
+        format!("  curl -s '{url}/v1/accounts/{a}/lineage?limit=5'"),
+        format!("  curl -s {url}/v1/users/{u}/budgets"),
+        format!("  curl -s {url}/v1/users/{u}/goals"),
+        format!("  curl -s '{url}/v1/users/{u}/spending?from={from}&to={to}'"),
+        format!("  curl -s '{url}/v1/users/{u}/cash-flow?month={month}'"),
         format!("  curl -s {url}/openapi.json    curl -s {url}/metrics"),
     ]
     .join("\n")

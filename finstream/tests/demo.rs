@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use connectors::{Generator, GeneratorConfig};
+use connectors::Generator;
 use finstream::demo::{Demo, DemoOptions, DEMO_PARTITIONS};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -21,6 +21,7 @@ fn demo_pipeline_turns_generated_traffic_into_account_balances() {
         users: 30,
         seed: 5,
         generator: true,
+        fraud: false,
         registry_port: 0,
         state_dir: Some(dir.path().join("state")),
         query_port: Some(0),
@@ -57,8 +58,7 @@ fn demo_pipeline_turns_generated_traffic_into_account_balances() {
     assert!(summary.events > 0);
 
     // The balances are for the generator's accounts, owned by the generator's users.
-    let (events, _) =
-        Generator::generate_all(GeneratorConfig { seed: opts.seed, users: opts.users, ..GeneratorConfig::default() });
+    let (events, _) = Generator::generate_all(opts.generator_config());
     let owners: BTreeMap<&str, &str> =
         events.iter().filter_map(|e| e.as_transaction()).map(|t| (t.account_id.as_str(), t.user_id.as_str())).collect();
     for (account, b) in &balances {

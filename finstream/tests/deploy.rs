@@ -322,24 +322,8 @@ fn topic_script_creates_the_topologys_non_internal_topics() {
     assert_eq!(created, wanted);
 }
 
-/// `[query]` belongs to the query service, developed in parallel; until its configuration is in
-/// `AppConfig`, the rest of the file is loaded without it and its keys are checked by name.
 fn load_example(rel: &str) -> finstream::config::AppConfig {
-    let path = root().join(rel);
-    match finstream::config::load(Some(&path)) {
-        Ok(c) => c,
-        Err(e) if format!("{e:#}").contains("unknown configuration keys: query") => {
-            let text = read(rel);
-            let mut table: toml::Table = toml::from_str(&text).unwrap();
-            let query = table.remove("query").expect("a [query] section");
-            assert!(query["listen"].is_str());
-            let dir = tempfile::tempdir().unwrap();
-            let p = dir.path().join("finstream.toml");
-            std::fs::write(&p, toml::to_string(&table).unwrap()).unwrap();
-            finstream::config::load(Some(&p)).unwrap_or_else(|e| panic!("{rel}: {e:#}"))
-        }
-        Err(e) => panic!("{rel}: {e:#}"),
-    }
+    finstream::config::load(Some(&root().join(rel))).unwrap_or_else(|e| panic!("{rel}: {e:#}"))
 }
 
 #[test]
@@ -351,11 +335,20 @@ fn example_configurations_load() {
     assert!(!ex.schema_registry.url.is_empty() && !ex.schema_registry.username.is_empty());
     assert_eq!(ex.import.delimiter, ';');
     assert!(ex.import.decimal_comma);
-    let raw: toml::Table = toml::from_str(&read("finstream.example.toml")).unwrap();
-    assert_eq!(raw["query"]["listen"].as_str(), Some("0.0.0.0:8080"));
-    assert_eq!(raw["query"]["auth"]["mode"].as_str(), Some("jwt"));
+    assert_eq!(ex.query.listen, "0.0.0.0:8080");
+    assert_eq!(ex.query.auth.mode, query::AuthMode::Jwt);
+    assert!(!ex.query.auth.rs256_public_key_file.is_empty());
+    // Exposed with jwt: `finstream run` accepts it without --insecure.
+    finstream::serve::check_exposure(&ex.query, false).unwrap();
 
     let dep = load_example("deploy/finstream.toml");
     assert_eq!(dep.streams.bootstrap_servers, "kafka:9092");
     assert_eq!(dep.schema_registry.url, "http://schema-registry:8081");
+    assert_eq!(dep.query.auth.mode, query::AuthMode::Jwt);
+    // The compose file gives each instance the HS256 secret through the environment.
+    let c = compose();
+    for name in ["finstream-1", "finstream-2"] {
+        let env = &c["services"][name]["environment"];
+        assert!(env["FINSTREAM_QUERY__AUTH__HS256_SECRET"].is_string(), "{name} has no query secret");
+    }
 }

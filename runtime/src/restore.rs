@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -22,20 +23,42 @@ use crate::RuntimeError;
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) fn restore_consumer(config: &StreamsConfig, purpose: &str) -> Result<BaseConsumer, RuntimeError> {
+/// Context of the consumers that read partitions to their end. They ask for
+/// `enable.partition.eof`, and librdkafka then also reports every end reached as an error event,
+/// which rdkafka's default context logs at ERROR: reaching the end is what these readers wait
+/// for, so it is logged at trace and only real errors stay loud.
+pub(crate) struct ToEndContext;
+
+impl ClientContext for ToEndContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF));
+        if eof {
+            tracing::trace!(%reason, "end of partition");
+        } else {
+            tracing::error!(%error, %reason, "librdkafka error");
+        }
+    }
+}
+
+impl ConsumerContext for ToEndContext {}
+
+/// A consumer that reads partitions to their end.
+pub(crate) type ToEndConsumer = BaseConsumer<ToEndContext>;
+
+pub(crate) fn restore_consumer(config: &StreamsConfig, purpose: &str) -> Result<ToEndConsumer, RuntimeError> {
     let mut c = client_config(config);
     c.set("group.id", format!("{}-{purpose}", config.application_id))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest");
-    Ok(c.create()?)
+    Ok(c.create_with_context(ToEndContext)?)
 }
 
 /// Reads `partitions` (topic, partition, from) up to their current end, handing every record
 /// to `on_message`.
 pub(crate) fn consume_to_end(
-    consumer: &BaseConsumer,
+    consumer: &ToEndConsumer,
     partitions: &[(String, i32, i64)],
     mut on_message: impl FnMut(&BorrowedMessage<'_>) -> Result<(), RuntimeError>,
 ) -> Result<(), RuntimeError> {
