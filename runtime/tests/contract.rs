@@ -76,7 +76,10 @@ fn variant(reg: &EmbeddedRegistry, edit: impl FnOnce(&mut Vec<J>)) -> u32 {
     reg.register("transactions-value", &v.to_string()).unwrap()
 }
 
-fn read_all(bs: &str, topic: &str, expected: usize, wait: Duration) -> Vec<(String, Vec<u8>, Vec<(String, Vec<u8>)>)> {
+/// A record as read back: key, value bytes and headers.
+type ReadRecord = (String, Vec<u8>, Vec<(String, Vec<u8>)>);
+
+fn read_all(bs: &str, topic: &str, expected: usize, wait: Duration) -> Vec<ReadRecord> {
     let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
         .set("bootstrap.servers", bs)
         .set("group.id", "contract-reader")
