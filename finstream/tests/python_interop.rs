@@ -104,14 +104,72 @@ fn input() -> Vec<J> {
         .collect()
 }
 
-#[test]
-fn python_confluent_kafka_writes_inputs_and_reads_derived_topics() {
+/// The Python interpreter with confluent-kafka.
+fn python() -> String {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python).args(["-c", "import confluent_kafka, fastavro"]).status();
     assert!(
         probe.map(|s| s.success()).unwrap_or(false),
         "{python} lacks confluent-kafka: run scripts/test.sh (it installs confluent-kafka[avro,schemaregistry])"
     );
+    python
+}
+
+/// Python produces `txs` to `transactions` (registering the schema at `registry_url`) and reads
+/// back as many `account-balances` records, decoded with the Confluent deserializer.
+fn run_python(python: &str, bootstrap: &str, registry_url: &str, txs: &[J], dir: &Path) -> Vec<J> {
+    let input_path = dir.join("input.json");
+    let output_path = dir.join("output.json");
+    std::fs::write(&input_path, serde_json::to_vec(txs).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/interop/confluent_roundtrip.py");
+    let status = Command::new(python)
+        .arg(script)
+        .args([bootstrap, registry_url])
+        .arg(&input_path)
+        .args(["account-balances", &txs.len().to_string()])
+        .arg(&output_path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "python client failed");
+    serde_json::from_slice(&std::fs::read(&output_path).unwrap()).unwrap()
+}
+
+/// Every record Python decoded equals a plain recomputation of the running balance from `txs`.
+fn check_balances(txs: &[J], out: &[J]) {
+    assert_eq!(out.len(), txs.len());
+    let mut balance: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut expected: BTreeMap<String, J> = BTreeMap::new();
+    for (i, tx) in txs.iter().enumerate() {
+        let account = tx["account_id"].as_str().unwrap().to_string();
+        let amount: Decimal = tx["amount"].as_str().unwrap().parse().unwrap();
+        let b = balance.entry(account.clone()).or_default();
+        *b += if tx["kind"] == "DEPOSIT" { amount } else { -amount };
+        expected.insert(
+            tx["transaction_id"].as_str().unwrap().to_string(),
+            json!({
+                "key": account,
+                "value": {
+                    "account_id": account,
+                    "user_id": tx["user_id"],
+                    // Decimal(18,4) on the wire: Python sees exactly four decimal places.
+                    "balance": format!("{:.4}", b),
+                    "currency": "EUR",
+                    "last_transaction_id": format!("py-{i}"),
+                    "applied_count": txs[..=i].iter().filter(|t| t["account_id"] == tx["account_id"]).count(),
+                    "updated_at": tx["occurred_at"],
+                }
+            }),
+        );
+    }
+    for got in out {
+        let id = got["value"]["last_transaction_id"].as_str().unwrap();
+        assert_eq!(got, &expected[id], "record for {id}");
+    }
+}
+
+#[test]
+fn python_confluent_kafka_writes_inputs_and_reads_derived_topics() {
+    let python = python();
 
     let mock: MockCluster<'static, DefaultProducerContext> = MockCluster::new(1).unwrap();
     for (t, p) in
@@ -141,54 +199,34 @@ fn python_confluent_kafka_writes_inputs_and_reads_derived_topics() {
     app.start().unwrap();
 
     let txs = input();
-    let input_path = dir.path().join("input.json");
-    let output_path = dir.path().join("output.json");
-    std::fs::write(&input_path, serde_json::to_vec(&txs).unwrap()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/interop/confluent_roundtrip.py");
-    let status = Command::new(&python)
-        .arg(script)
-        .args([&bs, &url])
-        .arg(&input_path)
-        .args(["account-balances", &txs.len().to_string()])
-        .arg(&output_path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "python client failed");
+    let out = run_python(&python, &bs, &url, &txs, dir.path());
     assert_eq!(app.state(), runtime::State::Running, "{:?}", app.error());
 
     // The Python producer registered the contract schema (finstream's reader resolved it).
     assert!(registry.subjects().contains(&"transactions-value".to_string()));
 
     // What Python decoded from finstream's output equals a plain recomputation from the input.
-    let out: Vec<J> = serde_json::from_slice(&std::fs::read(&output_path).unwrap()).unwrap();
-    assert_eq!(out.len(), txs.len());
-    let mut balance: BTreeMap<String, Decimal> = BTreeMap::new();
-    let mut expected: BTreeMap<String, J> = BTreeMap::new();
-    for (i, tx) in txs.iter().enumerate() {
-        let account = tx["account_id"].as_str().unwrap().to_string();
-        let amount: Decimal = tx["amount"].as_str().unwrap().parse().unwrap();
-        let b = balance.entry(account.clone()).or_default();
-        *b += if tx["kind"] == "DEPOSIT" { amount } else { -amount };
-        expected.insert(
-            tx["transaction_id"].as_str().unwrap().to_string(),
-            json!({
-                "key": account,
-                "value": {
-                    "account_id": account,
-                    "user_id": tx["user_id"],
-                    // Decimal(18,4) on the wire: Python sees exactly four decimal places.
-                    "balance": format!("{:.4}", b),
-                    "currency": "EUR",
-                    "last_transaction_id": format!("py-{i}"),
-                    "applied_count": txs[..=i].iter().filter(|t| t["account_id"] == tx["account_id"]).count(),
-                    "updated_at": tx["occurred_at"],
-                }
-            }),
-        );
-    }
-    for got in &out {
-        let id = got["value"]["last_transaction_id"].as_str().unwrap();
-        assert_eq!(got, &expected[id], "record for {id}");
-    }
+    check_balances(&txs, &out);
     app.close().unwrap();
+}
+
+/// `finstream demo --no-generator`: the full finance pipeline waits for another producer, here
+/// Python's confluent-kafka talking to the printed bootstrap address and registry URL.
+#[test]
+fn python_feeds_the_demo_pipeline_without_generator() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = finstream::demo::DemoOptions {
+        generator: false,
+        registry_port: 0,
+        query_port: None,
+        state_dir: Some(dir.path().join("state")),
+        ..Default::default()
+    };
+    let demo = finstream::demo::Demo::start(&opts).unwrap();
+    let txs = input();
+    let out = run_python(&python, &demo.bootstrap(), demo.registry_url(), &txs, dir.path());
+    assert!(demo.error().is_none(), "{:?}", demo.error());
+    check_balances(&txs, &out);
+    demo.close().unwrap();
 }

@@ -60,7 +60,7 @@ pub struct Lineage {
     pub legs: Vec<LineageLeg>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FraudScoreItem {
     pub transaction_id: String,
     pub account_id: String,
@@ -72,6 +72,21 @@ pub struct FraudScoreItem {
     pub reasons: Vec<String>,
     pub model_version: String,
     pub scored_at: String,
+}
+
+impl From<schemas::FraudScore> for FraudScoreItem {
+    fn from(s: schemas::FraudScore) -> Self {
+        FraudScoreItem {
+            transaction_id: s.transaction_id,
+            account_id: s.account_id,
+            user_id: s.user_id,
+            score: s.score,
+            decision: s.decision.symbol().to_string(),
+            reasons: s.reasons,
+            model_version: s.model_version,
+            scored_at: instant(s.scored_at.0),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -9,11 +9,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
+use query::model::{amount, instant, FraudScoreItem};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use rust_decimal::Decimal;
 use schemas::registry::SchemaRegistry;
-use schemas::{AvroSerde, BudgetAlert, FraudDecision, FraudScore, TimestampMillis};
+use schemas::{AvroSerde, BudgetAlert, FraudDecision, FraudScore};
 use serde::Serialize;
 use streams::Serde;
 
@@ -35,23 +35,11 @@ pub struct AlertItem {
     pub occurred_at: String,
 }
 
-/// One fraud decision (REVIEW or DECLINE) as the dashboard shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct FraudItem {
-    pub transaction_id: String,
-    pub account_id: String,
-    pub user_id: String,
-    pub score: i32,
-    pub decision: String,
-    pub reasons: Vec<String>,
-    pub scored_at: String,
-}
-
 /// Newest first.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Activity {
     pub budget_alerts: VecDeque<AlertItem>,
-    pub fraud_decisions: VecDeque<FraudItem>,
+    pub fraud_decisions: VecDeque<FraudScoreItem>,
 }
 
 /// The running feed; dropping it stops its consumer thread.
@@ -59,17 +47,6 @@ pub struct Feed {
     activity: Arc<Mutex<Activity>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-}
-
-/// Amounts as the query API writes them: strings with four decimals.
-fn money(d: Decimal) -> String {
-    format!("{:.4}", d)
-}
-
-fn rfc3339(t: TimestampMillis) -> String {
-    chrono::DateTime::from_timestamp_millis(t.0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 fn push<T>(q: &mut VecDeque<T>, item: T) {
@@ -123,7 +100,7 @@ impl Feed {
                 } else if m.topic() == fraud_topic {
                     match scores.deserialize(&fraud_topic, payload) {
                         Ok(v) if v.decision != FraudDecision::Approve => {
-                            push(&mut act.fraud_decisions, FraudItem::from(v))
+                            push(&mut act.fraud_decisions, FraudScoreItem::from(v))
                         }
                         Ok(_) => {}
                         Err(e) => tracing::debug!(error = %e, "feed skips an undecodable score"),
@@ -132,6 +109,12 @@ impl Feed {
             }
         })?;
         Ok(Feed { activity, stop, thread: Some(thread) })
+    }
+
+    /// A feed that shows `activity` and never changes (no consumer): for tests of what the page
+    /// and `/v1/activity` do with a given feed.
+    pub fn fixed(activity: Activity) -> Feed {
+        Feed { activity: Arc::new(Mutex::new(activity)), stop: Arc::new(AtomicBool::new(true)), thread: None }
     }
 
     pub fn snapshot(&self) -> Activity {
@@ -157,24 +140,10 @@ impl From<BudgetAlert> for AlertItem {
             category: a.category.symbol().to_string(),
             level: a.level.symbol().to_string(),
             threshold_percent: a.threshold_percent,
-            spent: money(a.spent),
-            limit: money(a.limit),
+            spent: amount(a.spent),
+            limit: amount(a.limit),
             currency: a.currency,
-            occurred_at: rfc3339(a.occurred_at),
-        }
-    }
-}
-
-impl From<FraudScore> for FraudItem {
-    fn from(s: FraudScore) -> Self {
-        FraudItem {
-            transaction_id: s.transaction_id,
-            account_id: s.account_id,
-            user_id: s.user_id,
-            score: s.score,
-            decision: s.decision.symbol().to_string(),
-            reasons: s.reasons,
-            scored_at: rfc3339(s.scored_at),
+            occurred_at: instant(a.occurred_at.0),
         }
     }
 }

@@ -75,19 +75,6 @@ async fn start(
     }
 }
 
-fn score_item(s: FraudScore) -> model::FraudScoreItem {
-    model::FraudScoreItem {
-        transaction_id: s.transaction_id,
-        account_id: s.account_id,
-        user_id: s.user_id,
-        score: s.score,
-        decision: s.decision.symbol().to_string(),
-        reasons: s.reasons,
-        model_version: s.model_version,
-        scored_at: instant(s.scored_at.0),
-    }
-}
-
 /// Current balance of an account.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/balance", tag = "accounts",
     params(("account_id" = String, Path, description = "Account id")),
@@ -194,7 +181,7 @@ pub async fn fraud_scores(
         Err(forwarded) => return Ok(forwarded),
     };
     let account = load(&st, p, &account_id, &who)?;
-    let scores = account.scores.into_iter().take(limit).map(score_item).collect();
+    let scores = account.scores.into_iter().take(limit).map(model::FraudScoreItem::from).collect();
     Ok(Json(model::FraudScores { account_id, scores }).into_response())
 }
 
@@ -223,5 +210,5 @@ pub async fn fraud_score(
     let score = account.scores.into_iter().find(|s| s.transaction_id == transaction_id).ok_or_else(|| {
         ApiError::NotFound(format!("no fraud score for transaction {transaction_id} of account {account_id}"))
     })?;
-    Ok(Json(score_item(score)).into_response())
+    Ok(Json(model::FraudScoreItem::from(score)).into_response())
 }
