@@ -212,45 +212,39 @@ impl AnalyticsProcessor {
         ctx.kv_store::<String, CashFlow>(stores::CASH_FLOW)?.put(&cash_flow_key(user, &month), &flow)?;
         if let Some((wkey, w, is_new)) = daily {
             ctx.window_store::<String, DailySpending>(stores::SPENDING_DAILY)?.put(&wkey, w.window_start, &w)?;
-            match self.emit_strategy() {
-                EmitStrategy::OnUpdate => {
-                    ctx.forward_to(nodes::SPENDING_DAILY_SINK, Record::new(user.to_string(), w.to_event(), at))?;
-                }
-                EmitStrategy::OnWindowClose => {
-                    if is_new {
-                        let windowed = Windowed { key: wkey, start: w.window_start, end: w.window_end };
-                        ctx.kv_store::<OpenKey, ()>(stores::SPENDING_DAILY_OPEN)?
-                            .put(&(w.window_end, windowed), &())?;
-                    }
-                }
+            if self.emit_strategy() == EmitStrategy::OnUpdate {
+                ctx.forward_to(nodes::SPENDING_DAILY_SINK, Record::new(user.to_string(), w.to_event(), at))?;
+            }
+            if is_new {
+                let windowed = Windowed { key: wkey, start: w.window_start, end: w.window_end };
+                ctx.kv_store::<OpenKey, ()>(stores::SPENDING_DAILY_OPEN)?.put(&(w.window_end, windowed), &())?;
             }
         }
         self.dedupe.remember(ctx, &key, at)?;
-        self.close_due(clock, ctx)
+        self.advance(clock, ctx)
     }
 
-    /// OnWindowClose: emits the final total of every window whose end plus grace has passed.
-    fn close_due(&mut self, clock: i64, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
-        if self.emit_strategy() != EmitStrategy::OnWindowClose {
-            return Ok(());
-        }
-        let grace = self.shared.config.analytics.grace_ms;
-        // Keys start with the end time, order-preserving: scan only windows due to close
-        // (end + grace <= clock).
-        let upper = ((clock.saturating_sub(grace).saturating_add(1) as u64) ^ (1 << 63)).to_be_bytes();
-        let due: Vec<OpenKey> = ctx
-            .kv_store::<OpenKey, ()>(stores::SPENDING_DAILY_OPEN)?
-            .range_bytes(None, Some(&upper))?
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        for (end, w) in due {
-            let value = ctx.window_store::<String, DailySpending>(stores::SPENDING_DAILY)?.get(&w.key, w.start)?;
+    /// Closes every window whose end plus grace has passed (emitting its final total with
+    /// OnWindowClose) and deletes the closed windows that fell out of retention. Both indexes
+    /// are ordered by window end, so each step scans only the windows that are due.
+    fn advance(&mut self, clock: i64, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
+        let cfg = &self.shared.config.analytics;
+        let final_only = self.emit_strategy() == EmitStrategy::OnWindowClose;
+        for (end, w) in due(ctx, stores::SPENDING_DAILY_OPEN, clock.saturating_sub(cfg.grace_ms))? {
             ctx.kv_store::<OpenKey, ()>(stores::SPENDING_DAILY_OPEN)?.delete(&(end, w.clone()))?;
-            if let Some(v) = value {
-                let user = v.user_id.clone();
-                ctx.forward_to(nodes::SPENDING_DAILY_SINK, Record::new(user, v.to_event(), end - 1))?;
+            if final_only {
+                let value = ctx.window_store::<String, DailySpending>(stores::SPENDING_DAILY)?.get(&w.key, w.start)?;
+                if let Some(v) = value {
+                    let user = v.user_id.clone();
+                    ctx.forward_to(nodes::SPENDING_DAILY_SINK, Record::new(user, v.to_event(), end - 1))?;
+                }
             }
+            ctx.kv_store::<OpenKey, ()>(stores::SPENDING_DAILY_CLOSED)?.put(&(end, w), &())?;
+        }
+        let horizon = clock.saturating_sub(cfg.retention_ms.max(cfg.grace_ms));
+        for (end, w) in due(ctx, stores::SPENDING_DAILY_CLOSED, horizon)? {
+            ctx.window_store::<String, DailySpending>(stores::SPENDING_DAILY)?.delete(&w.key, w.start)?;
+            ctx.kv_store::<OpenKey, ()>(stores::SPENDING_DAILY_CLOSED)?.delete(&(end, w))?;
         }
         Ok(())
     }
@@ -278,6 +272,14 @@ impl AnalyticsProcessor {
         ctx.kv_store::<String, CashFlow>(stores::CASH_FLOW)?.put(&cash_flow_key(owner, &month), &flow)?;
         self.dedupe.remember(ctx, &key, at)
     }
+}
+
+/// Entries of an index keyed `(window end, window)` with `end <= upto`, oldest first.
+fn due(ctx: &mut ProcessorContext<'_>, index: &str, upto: i64) -> Result<Vec<OpenKey>, ProcessError> {
+    // The key starts with the end time, sign bit flipped: byte order is time order.
+    let upper = ((upto.saturating_add(1) as u64) ^ (1 << 63)).to_be_bytes();
+    let entries = ctx.kv_store::<OpenKey, ()>(index)?.range_bytes(None, Some(&upper))?;
+    Ok(entries.into_iter().map(|(k, _)| k).collect())
 }
 
 impl Processor<String, UserInput> for AnalyticsProcessor {

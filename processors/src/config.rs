@@ -321,6 +321,10 @@ pub struct AnalyticsConfig {
     pub grace_ms: i64,
     /// `on_update` (default) or `on_window_close`.
     pub emit: SpendingEmit,
+    /// How long a closed daily window stays queryable after its end, in event time (Kafka
+    /// Streams' window-store retention): older windows are deleted from the store and its
+    /// changelog. Default 400 days, so a year of daily spending can always be asked for.
+    pub retention_ms: i64,
     /// Base currency of a user without a known profile. Default `USD` (not `const`: a `String`).
     pub default_base_currency: String,
 }
@@ -328,6 +332,10 @@ pub struct AnalyticsConfig {
 /// Default [`AnalyticsConfig::grace_ms`]: 1 hour.
 pub const fn default_grace_ms() -> i64 {
     ONE_HOUR_MS
+}
+/// Default [`AnalyticsConfig::retention_ms`]: 400 days.
+pub const fn default_retention_ms() -> i64 {
+    400 * 24 * ONE_HOUR_MS
 }
 /// Default [`AnalyticsConfig::default_base_currency`]: `USD`.
 pub fn default_base_currency() -> String {
@@ -339,6 +347,7 @@ impl Default for AnalyticsConfig {
         AnalyticsConfig {
             grace_ms: default_grace_ms(),
             emit: SpendingEmit::OnUpdate,
+            retention_ms: default_retention_ms(),
             default_base_currency: default_base_currency(),
         }
     }

@@ -78,9 +78,13 @@ pub mod stores {
     /// `streams::window::decode_window_entry(&StringSerde, &JsonSerde<DailySpending>, ..)`;
     /// `window_range_for(b"user|category")` gives one key's windows. For the query service.
     pub const SPENDING_DAILY: &str = "spending-daily";
-    /// `(window end, Windowed<"user|category">)` → `()`: windows not yet emitted as final
-    /// (only with `analytics.emit = on_window_close`; `streams::window::OpenWindowSerde`).
+    /// `(window end, Windowed<"user|category">)` → `()`: windows not yet closed (end + grace
+    /// not passed; `streams::window::OpenWindowSerde`). Closing emits the final total with
+    /// `analytics.emit = on_window_close`.
     pub const SPENDING_DAILY_OPEN: &str = "spending-daily-open";
+    /// Same key as [`SPENDING_DAILY_OPEN`]: closed windows, deleted from [`SPENDING_DAILY`]
+    /// once their end is `analytics.retention_ms` behind the analytics clock.
+    pub const SPENDING_DAILY_CLOSED: &str = "spending-daily-closed";
     /// `"clock"` → i64: the largest `occurred_at` analytics has seen in this task (lateness).
     pub const ANALYTICS_CLOCK: &str = "analytics-clock";
     /// `user_id|YYYY-MM` (local month) → [`crate::analytics::CashFlow`] (JSON). For the query service.
@@ -460,6 +464,14 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
     .add_state_store(
         StoreSpec::key_value::<(i64, Windowed<String>), ()>(
             stores::SPENDING_DAILY_OPEN,
+            OpenWindowSerde::<String>::default(),
+            UnitSerde,
+        ),
+        &[nodes::ANALYTICS],
+    )?
+    .add_state_store(
+        StoreSpec::key_value::<(i64, Windowed<String>), ()>(
+            stores::SPENDING_DAILY_CLOSED,
             OpenWindowSerde::<String>::default(),
             UnitSerde,
         ),

@@ -107,6 +107,34 @@ fn on_update_emits_each_change_final_only_emits_once_after_grace() {
 }
 
 #[test]
+fn closed_windows_leave_the_store_after_retention() {
+    let day = 24 * 3_600_000;
+    let cfg = FinanceConfig {
+        analytics: AnalyticsConfig { retention_ms: 3 * day, ..Default::default() },
+        ..Default::default()
+    };
+    let mut h = Harness::with(cfg, DriverConfig::default());
+    h.profile("u1", "Europe/Berlin");
+    h.tx(&pay("d1", "u1", "1", Category::Dining, "2026-03-01T12:00:00+01:00"));
+    h.tx(&pay("d2", "u1", "2", Category::Dining, "2026-03-02T12:00:00+01:00"));
+    h.tx(&pay("g2", "u1", "3", Category::Groceries, "2026-03-02T13:00:00+01:00"));
+    let starts = |h: &Harness| h.daily_windows().iter().map(|w| (w.window_start, w.category)).collect::<Vec<_>>();
+    assert_eq!(starts(&h).len(), 3);
+    // 5 March 00:00 is exactly 3 days after the 1 March window's end: it goes, 2 March stays.
+    h.tx(&pay("d5", "u1", "4", Category::Dining, "2026-03-05T00:00:00+01:00"));
+    let mar = |day: u32| ms(&format!("2026-03-{day:02}T00:00:00+01:00"));
+    assert_eq!(starts(&h), [(mar(2), Category::Dining), (mar(5), Category::Dining), (mar(2), Category::Groceries)]);
+    // Retention never reaches open windows or the month's cash flow.
+    h.tx(&pay("d9", "u1", "5", Category::Dining, "2026-03-09T12:00:00+01:00"));
+    assert_eq!(starts(&h), [(mar(9), Category::Dining)]);
+    assert_eq!(h.cash_flow("u1", "2026-03").unwrap().money_out, d("15"));
+    // A record for a deleted day is late, as it was before the deletion.
+    h.tx(&pay("old", "u1", "6", Category::Dining, "2026-03-01T18:00:00+01:00"));
+    assert_eq!(h.late_records(), 1);
+    assert_eq!(starts(&h), [(mar(9), Category::Dining)]);
+}
+
+#[test]
 fn spending_as_budgets_define_it_in_the_base_currency() {
     let mut h = Harness::new();
     h.rate("EUR", "1.085");
