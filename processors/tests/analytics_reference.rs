@@ -36,12 +36,8 @@ type Months = BTreeMap<(String, String), (Decimal, Decimal, Decimal, Decimal, i6
 
 fn run(emit: SpendingEmit) -> (Harness, Windows, Months) {
     let (events, _) = Generator::generate_all(input());
-    let cfg = FinanceConfig {
-        // Outcomes do not depend on when dedupe purges run; daily keeps the run short.
-        dedupe_purge_interval_ms: 86_400_000,
-        analytics: ProcAnalytics { emit, ..ProcAnalytics::default() },
-        ..FinanceConfig::default()
-    };
+    let cfg =
+        FinanceConfig { analytics: ProcAnalytics { emit, ..ProcAnalytics::default() }, ..FinanceConfig::default() };
     let mut h = Harness::with(cfg, DriverConfig { partitions: PARTITIONS, commit_every: 500, ..Default::default() });
     h.pipe_events(&events);
     let windows: Windows = h

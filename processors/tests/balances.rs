@@ -83,6 +83,40 @@ fn duplicates_delivered_twice_and_three_times_are_ignored_everywhere() {
 }
 
 #[test]
+fn dedupe_entries_expire_after_the_retention_and_are_purged() {
+    let day = 86_400_000;
+    let cfg = FinanceConfig { dedupe_retention_ms: 2 * day, dedupe_purge_interval_ms: 3_600_000, ..Default::default() };
+    let mut h = Harness::with(cfg, DriverConfig { partitions: 1, ..Default::default() });
+    let t1 = txn("t1", "acc-1", "u1", Deposit, "10", "USD", "2026-03-01T10:00:00Z");
+    h.tx(&t1);
+    h.tx(&txn("t2", "acc-1", "u1", Deposit, "20", "USD", "2026-03-03T10:00:00Z"));
+    h.tx(&t1);
+    assert_eq!(h.duplicates("balances"), 1, "within the retention: ignored");
+    let keys = |h: &Harness| -> Vec<String> {
+        h.d.store_all::<String, processors::dedupe::DedupeEntry>(processors::stores::BALANCES_DEDUPE)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    // One entry per leg plus its expiry index entry.
+    assert_eq!(keys(&h).iter().filter(|k| k.contains("|t1|")).count(), 2);
+
+    // Stream time passes 3 March 10:00: t1 (1 March) is two days old and purged, index and all;
+    // t2 stays.
+    h.tx(&txn("t3", "acc-1", "u1", Deposit, "30", "USD", "2026-03-03T12:00:00Z"));
+    let left = keys(&h);
+    assert!(!left.iter().any(|k| k.contains("|t1|")), "{left:?}");
+    assert_eq!(left.iter().filter(|k| k.contains("|t2|")).count(), 2);
+    assert_eq!(left.iter().filter(|k| k.starts_with('\0')).count() * 2, left.len(), "{left:?}");
+
+    // Documented limit: a redelivery older than the retention is applied again.
+    h.tx(&t1);
+    assert_eq!(h.duplicates("balances"), 1);
+    let s = h.balance("acc-1").unwrap();
+    assert_eq!((s.balance, s.applied_count), (d("70"), 4));
+}
+
+#[test]
 fn pending_then_completed_is_applied_once() {
     let mut h = Harness::new();
     let mut t = txn("t1", "acc-1", "u1", Deposit, "20", "USD", "2026-03-02T10:00:00Z");

@@ -71,9 +71,7 @@ fn review_and_decline_catch_the_injected_scenarios() {
     let started = std::time::Instant::now();
     let seed = std::env::var("FRAUD_QUALITY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(SEED);
     let (events, labels) = Generator::generate_all(data_set(seed));
-    // Purging dedupe entries once a day instead of hourly changes no outcome (an expired entry
-    // counts as absent before the purge) and keeps the run short: each purge scans its store.
-    let cfg = FinanceConfig { dedupe_purge_interval_ms: 86_400_000, ..FinanceConfig::default() };
+    let cfg = FinanceConfig::default();
     let mut h = Harness::with(cfg, DriverConfig { partitions: 4, commit_every: 500, ..Default::default() });
     h.pipe_events(&events);
     let scores = h.fraud_scores();
