@@ -32,7 +32,7 @@ pub struct BalanceState {
     pub updated_at: i64,
 }
 
-/// One applied leg in the `balance-lineage` store (key: account_id, value: newest first).
+/// One applied leg in the `balance-lineage` store, under [`lineage_key`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineageEntry {
     pub transaction_id: String,
@@ -41,6 +41,33 @@ pub struct LineageEntry {
     pub amount: Decimal,
     pub balance_after: Decimal,
     pub occurred_at: i64,
+}
+
+/// Digits of the sequence number in a lineage key.
+const LINEAGE_SEQ_DIGITS: usize = 20;
+
+/// `account_id|<applied_count, 20 digits>`: one entry per applied leg, so an update writes one
+/// small record (and its changelog record) instead of rewriting the account's whole lineage;
+/// the entry `lineage_len` legs older is deleted in the same step.
+pub fn lineage_key(account_id: &str, seq: i64) -> String {
+    format!("{account_id}|{seq:0width$}", width = LINEAGE_SEQ_DIGITS)
+}
+
+/// The key range holding an account's lineage: `[from, to)`.
+pub fn lineage_range(account_id: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+    let from = format!("{account_id}|").into_bytes();
+    let to = streams::store::prefix_end(&from);
+    (from, to)
+}
+
+/// The sequence number of `key` if it is a lineage key of `account_id` (and not of an account
+/// whose id merely starts with `account_id|`).
+pub fn lineage_seq(account_id: &str, key: &[u8]) -> Option<i64> {
+    let rest = key.strip_prefix(account_id.as_bytes())?.strip_prefix(b"|")?;
+    if rest.len() != LINEAGE_SEQ_DIGITS || !rest.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
 impl BalanceState {
@@ -142,20 +169,19 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
             )?;
         }
 
-        let mut lineage = ctx.kv_store::<String, Vec<LineageEntry>>(stores::BALANCE_LINEAGE)?;
-        let mut entries = lineage.get(&mv.account_id)?.unwrap_or_default();
-        entries.insert(
-            0,
-            LineageEntry {
-                transaction_id: tx.transaction_id.clone(),
-                leg: mv.leg,
-                amount,
-                balance_after: after,
-                occurred_at: at,
-            },
-        );
-        entries.truncate(self.shared.config.lineage_len);
-        lineage.put(&mv.account_id, &entries)?;
+        let mut lineage = ctx.kv_store::<String, LineageEntry>(stores::BALANCE_LINEAGE)?;
+        let entry = LineageEntry {
+            transaction_id: tx.transaction_id.clone(),
+            leg: mv.leg,
+            amount,
+            balance_after: after,
+            occurred_at: at,
+        };
+        lineage.put(&lineage_key(&mv.account_id, state.applied_count), &entry)?;
+        let kept = i64::try_from(self.shared.config.lineage_len).unwrap_or(i64::MAX);
+        if state.applied_count > kept {
+            lineage.delete(&lineage_key(&mv.account_id, state.applied_count - kept))?;
+        }
         ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.put(&mv.account_id, &state)?;
         self.dedupe.remember(ctx, &key, at)
     }
@@ -167,5 +193,22 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
         ctx: &mut ProcessorContext<'_>,
     ) -> Result<(), ProcessError> {
         self.dedupe.purge(ctx, ts).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod lineage_key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_by_sequence_and_stay_within_their_account() {
+        assert!(lineage_key("a", 9) < lineage_key("a", 10));
+        assert_eq!(lineage_seq("a", lineage_key("a", 42).as_bytes()), Some(42));
+        // `a|b` is another account whose keys share the prefix `a|`.
+        let other = lineage_key("a|b", 7);
+        let (from, to) = lineage_range("a");
+        assert!(other.as_bytes() >= from.as_slice() && other.as_bytes() < to.unwrap().as_slice());
+        assert_eq!(lineage_seq("a", other.as_bytes()), None);
+        assert_eq!(lineage_seq("a|b", other.as_bytes()), Some(7));
     }
 }

@@ -52,7 +52,9 @@ use crate::tables::GlobalTables;
 pub mod stores {
     /// account_id → [`crate::balances::BalanceState`] (JSON).
     pub const BALANCES: &str = "balances";
-    /// account_id → `Vec<`[`crate::balances::LineageEntry`]`>`, newest first, at most `lineage_len` (JSON).
+    /// [`crate::balances::lineage_key`] (`account_id|seq`) → [`crate::balances::LineageEntry`]
+    /// (JSON): the last `lineage_len` applied legs of each account; read an account's with
+    /// [`crate::balances::lineage_range`].
     pub const BALANCE_LINEAGE: &str = "balance-lineage";
     /// `account|transaction_id|leg` → [`crate::dedupe::DedupeEntry`] (JSON).
     pub const BALANCES_DEDUPE: &str = "balances-dedupe";
@@ -370,7 +372,7 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         &[nodes::BALANCES, nodes::BALANCE_CREDITS, nodes::TRANSFER_IN_OWNER],
     )?
     .add_state_store(
-        StoreSpec::key_value::<String, Vec<LineageEntry>>(stores::BALANCE_LINEAGE, StringSerde, json()),
+        StoreSpec::key_value::<String, LineageEntry>(stores::BALANCE_LINEAGE, StringSerde, json()),
         &balance_procs,
     )?
     .add_state_store(

@@ -216,13 +216,16 @@ impl Harness {
             .find(|(k, _)| k == account)
             .map(|(_, v)| v)
     }
+    /// An account's lineage, newest first.
     pub fn lineage(&self, account: &str) -> Vec<LineageEntry> {
-        self.d
-            .store_all::<String, Vec<LineageEntry>>(stores::BALANCE_LINEAGE)
+        let mut legs: Vec<(i64, LineageEntry)> = self
+            .d
+            .store_all::<String, LineageEntry>(stores::BALANCE_LINEAGE)
             .into_iter()
-            .find(|(k, _)| k == account)
-            .map(|(_, v)| v)
-            .unwrap_or_default()
+            .filter_map(|(k, v)| processors::balances::lineage_seq(account, k.as_bytes()).map(|seq| (seq, v)))
+            .collect();
+        legs.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        legs.into_iter().map(|(_, v)| v).collect()
     }
     pub fn budgets(&self, user: &str) -> UserBudgets {
         self.d

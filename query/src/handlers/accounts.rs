@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use processors::balances::{BalanceState, LineageEntry};
+use processors::balances::{lineage_range, lineage_seq, BalanceState, LineageEntry};
 use processors::legs::Leg;
 use processors::stores;
 use schemas::FraudScore;
@@ -132,15 +132,20 @@ pub async fn lineage(
         Err(forwarded) => return Ok(forwarded),
     };
     load(&st, p, &account_id, &who)?;
-    let legs: Vec<LineageEntry> = st
-        .reader
-        .get(stores::BALANCE_LINEAGE, p, account_id.as_bytes())?
-        .map(|b| decode(stores::BALANCE_LINEAGE, &b))
-        .transpose()?
-        .unwrap_or_default();
+    let (from, to) = lineage_range(&account_id);
+    let entries = st.reader.range(stores::BALANCE_LINEAGE, p, &from, to.as_deref())?;
+    // Keys end with the sequence number in fixed width: newest last.
+    let mut legs = Vec::new();
+    for (k, v) in entries.iter().rev() {
+        if legs.len() == limit {
+            break;
+        }
+        if lineage_seq(&account_id, k).is_some() {
+            legs.push(decode::<LineageEntry>(stores::BALANCE_LINEAGE, v)?);
+        }
+    }
     let legs = legs
         .into_iter()
-        .take(limit)
         .map(|l| model::LineageLeg {
             transaction_id: l.transaction_id,
             leg: match l.leg {
