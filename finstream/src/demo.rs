@@ -68,6 +68,18 @@ impl Default for DemoOptions {
     }
 }
 
+/// Registers every topic's contract schema under `<topic>-value`, so an outside consumer or
+/// producer finds the schemas before the first record is written.
+pub fn register_contract(config: &AppConfig, registry: &dyn SchemaRegistry) -> anyhow::Result<()> {
+    for (topic, record) in config.finance.topics.with_value_records() {
+        let schema = schemas::contract::contract(record).with_context(|| format!("{record} is not in the contract"))?;
+        registry
+            .register(&schemas::registry::subject_for(topic), schema.json)
+            .with_context(|| format!("registering the schema of {topic}"))?;
+    }
+    Ok(())
+}
+
 /// The generator's thread, producing at the demo's rate until stopped.
 struct Traffic {
     stop: Arc<AtomicBool>,
@@ -105,6 +117,7 @@ impl Demo {
         config.schema_registry.listen = format!("127.0.0.1:{}", opts.registry_port);
         mock.create_topic(&config.schema_registry.topic, 1, 1)?;
         let registry = registry::start(&config.schema_registry, &config.streams)?;
+        register_contract(&config, &*registry.client)?;
         let metrics = StreamsMetrics::default();
         let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone())?;
         app::create_topics(&mock, &runtime::topics::plan(&config.streams, app.topology()), DEMO_PARTITIONS)?;
@@ -163,7 +176,10 @@ impl Demo {
     /// the example requests the demo prints.
     pub fn example(&self) -> Example {
         let Some(cfg) = &self.generated else { return Example::default() };
-        let first = connectors::Generator::new(cfg.clone()).find_map(|e| e.as_transaction().cloned());
+        // The first card payment's account: an everyday account, busier than a savings one.
+        let first = connectors::Generator::new(cfg.clone())
+            .filter_map(|e| e.as_transaction().cloned())
+            .find(|t| t.kind == schemas::TransactionKind::Payment);
         let Some(t) = first else { return Example::default() };
         let day = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|d| d.date_naive());
         let (Some(start), Some(end)) = (day(cfg.start_ms), day(cfg.start_ms + i64::from(cfg.days) * 86_400_000)) else {

@@ -156,7 +156,7 @@ pub fn demo_help(url: &str, ex: &Example) -> String {
         format!("  curl -s {url}/ready"),
         format!("  curl -s {url}/v1/accounts/{a}/balance"),
         format!("  curl -s '{url}/v1/accounts/{a}/lineage?limit=5'"),
-        format!("  curl -s {url}/v1/users/{u}/budgets"),
+        format!("  curl -s '{url}/v1/users/{u}/budgets?at={from}'"),
         format!("  curl -s {url}/v1/users/{u}/goals"),
         format!("  curl -s '{url}/v1/users/{u}/spending?from={from}&to={to}'"),
         format!("  curl -s '{url}/v1/users/{u}/cash-flow?month={month}'"),

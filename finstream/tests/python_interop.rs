@@ -224,6 +224,11 @@ fn python_feeds_the_demo_pipeline_without_generator() {
         ..Default::default()
     };
     let demo = finstream::demo::Demo::start(&opts).unwrap();
+    // The demo's schema set-up: every contract topic has its value schema before any record.
+    let subjects = schemas::registry::HttpRegistry::new(demo.registry_url()).subjects().unwrap();
+    for (topic, _) in processors::TopicNames::default().with_value_records() {
+        assert!(subjects.contains(&format!("{topic}-value")), "{topic}-value missing from {subjects:?}");
+    }
     let txs = input();
     let out = run_python(&python, &demo.bootstrap(), demo.registry_url(), &txs, dir.path());
     assert!(demo.error().is_none(), "{:?}", demo.error());

@@ -381,6 +381,26 @@ pub struct TopicNames {
     pub spending_daily: String,
 }
 
+impl TopicNames {
+    /// Every topic of the contract with the record name (`.avsc`) of its values.
+    pub fn with_value_records(&self) -> [(&str, &'static str); 11] {
+        use schemas::AvroRecord;
+        [
+            (&self.transactions, schemas::TransactionEvent::NAME),
+            (&self.budgets, schemas::BudgetEvent::NAME),
+            (&self.goals, schemas::GoalEvent::NAME),
+            (&self.user_profiles, schemas::UserProfile::NAME),
+            (&self.exchange_rates, schemas::ExchangeRate::NAME),
+            (&self.account_balances, schemas::BalanceUpdated::NAME),
+            (&self.budget_alerts, schemas::BudgetAlert::NAME),
+            (&self.goal_progress, schemas::GoalProgress::NAME),
+            (&self.notifications, schemas::Notification::NAME),
+            (&self.fraud_scores, schemas::FraudScore::NAME),
+            (&self.spending_daily, schemas::SpendingAggregate::NAME),
+        ]
+    }
+}
+
 impl Default for TopicNames {
     fn default() -> Self {
         TopicNames {
