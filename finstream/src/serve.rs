@@ -93,8 +93,7 @@ pub fn start(
     let url = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = oneshot::channel::<()>();
     rt.spawn(async move {
-        let served = axum::serve(listener, router).with_graceful_shutdown(async move { drop(rx.await) });
-        if let Err(e) = served.await {
+        if let Err(e) = query::serve(listener, router, async move { drop(rx.await) }).await {
             tracing::error!(error = %e, "query API stopped");
         }
     });

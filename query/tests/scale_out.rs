@@ -129,7 +129,7 @@ fn serve(
     let state =
         AppState::new(Arc::new(app.state_handle()), registry.clone(), Authenticator::disabled(), app.metrics().clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    rt.spawn(query::serve(listener, state, async move { drop(rx.await) }));
+    rt.spawn(query::serve(listener, query::app(state), async move { drop(rx.await) }));
     Server { url, stop: Some(tx) }
 }
 

@@ -239,7 +239,7 @@ fn main() {
     let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     let listener = server_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("binds");
     let addr = listener.local_addr().expect("addr");
-    server_rt.spawn(query::serve(listener, state, std::future::pending()));
+    server_rt.spawn(query::serve(listener, query::app(state), std::future::pending()));
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
 
     let n = a.accounts;
