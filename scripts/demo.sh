@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/finstream/target}
 scripts/setup.sh
-cargo run --release --locked -p finstream -- demo "$@"
+cargo run --locked -p finstream -- demo "$@"
