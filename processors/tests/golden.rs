@@ -332,7 +332,7 @@ fn golden_run_is_identical_with_every_crash_kind() {
     assert!(straight.unordered["notifications"].iter().any(|n| n.contains("FraudAlert")));
     assert!(!straight.stores[stores::CASH_FLOW].is_empty());
     assert!(h.late_records() > 0, "some records are late for their daily window");
-    for kind in [Crash::Process, Crash::AfterTransactionCommit, Crash::WipeState] {
+    for kind in Crash::ALL {
         let points = vec![(5, kind), (97, kind), (98, kind), (400, kind), (777, kind), (950, kind)];
         let (crashed, done, _) = run(points);
         assert_eq!(done, 6, "{kind:?}: every crash happened");

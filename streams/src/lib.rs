@@ -3,6 +3,7 @@
 //! same tasks against a Kafka cluster with RocksDB stores.
 
 pub mod context;
+pub mod cycle;
 pub mod driver;
 pub mod examples;
 pub mod metrics;
@@ -16,6 +17,7 @@ pub mod topology;
 pub mod window;
 
 pub use context::{GlobalStores, ProcessorContext, TaskId};
+pub use cycle::{CycleError, FailPoint, LogError, Recovery, TaskSet, TxnLog};
 pub use driver::{Crash, DriverConfig, TopologyTestDriver};
 pub use metrics::StreamsMetrics;
 pub use processor::{ProcessError, Processor, PunctuationType};

@@ -47,7 +47,7 @@ fn sum_is_identical_with_and_without_crashes() {
         s.total += v;
     }
     assert_eq!(straight.1, expected.into_iter().collect::<Vec<_>>());
-    for kind in [Crash::Process, Crash::AfterTransactionCommit, Crash::WipeState] {
+    for kind in Crash::ALL {
         let crashed = run_sum(DriverConfig { crashes: crashes(kind), ..base.clone() }, &records);
         assert_eq!(crashed.2, 5, "{kind:?}: all crashes happened");
         assert_eq!(crashed.0, straight.0, "{kind:?}: outputs identical");
@@ -82,7 +82,7 @@ fn repartition_and_global_table_with_crashes() {
     }
     assert_eq!(straight.0, expected.into_iter().collect::<Vec<_>>());
     assert_eq!(straight.1, 600);
-    for kind in [Crash::Process, Crash::AfterTransactionCommit, Crash::WipeState] {
+    for kind in Crash::ALL {
         let crashed = run(vec![(50, kind), (333, kind), (900, kind)]);
         assert_eq!(crashed.2, 3);
         assert_eq!((crashed.0, crashed.1), (straight.0.clone(), straight.1), "{kind:?}");

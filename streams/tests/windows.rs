@@ -112,7 +112,7 @@ fn emit_on_close_gives_one_final_result_per_window() {
     let (totals, late, _) = run(TimeWindows::tumbling(10, 5), EmitStrategy::OnWindowClose, &input, vec![]);
     assert_eq!(totals, vec![("alice".into(), 0, 10, 11), ("alice".into(), 10, 20, 68), ("alice".into(), 20, 30, 16)]);
     assert_eq!(late, vec![("alice".to_string(), 32)]);
-    for kind in [Crash::Process, Crash::AfterTransactionCommit, Crash::WipeState] {
+    for kind in Crash::ALL {
         let crashed =
             run(TimeWindows::tumbling(10, 5), EmitStrategy::OnWindowClose, &input, vec![(3, kind), (6, kind)]);
         assert_eq!((crashed.0, crashed.1), (totals.clone(), late.clone()), "{kind:?}");

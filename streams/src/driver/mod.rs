@@ -1,17 +1,22 @@
 //! An in-memory test driver in the spirit of Kafka Streams' TopologyTestDriver, but with
 //! partitions, transactions and crashes.
 //!
-//! Topics are in-memory logs with several partitions. All tasks run as one stream thread whose
-//! commits are atomic, like an exactly-once transaction: outputs, changelog records and input
-//! offsets become visible together. A crash drops every uncommitted thing, recreates the tasks,
-//! restores their stores from the committed changelog (from scratch if the state is wiped) and
-//! replays input from the committed offsets, so a scenario run straight and with crashes must
-//! produce identical committed outputs and stores.
+//! Topics are in-memory logs with several partitions and Kafka's transactional visibility
+//! ([`log`]). All tasks run as one stream thread through the same commit cycle as the Kafka
+//! runtime ([`crate::cycle::TaskSet`]): outputs, changelog records and input offsets become
+//! visible together. A crash (between records, or at a named [`FailPoint`] inside a commit)
+//! drops everything uncommitted, recreates the tasks, restores their stores from the committed
+//! changelog (from scratch if the state is wiped) and replays input from the committed
+//! offsets, so a scenario run straight and with crashes must produce identical committed
+//! outputs and stores.
 
-use std::collections::{BTreeMap, HashMap};
+mod log;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::context::{GlobalStores, TaskId};
+use crate::cycle::{CycleError, FailPoint, Recovery, TaskSet};
 use crate::metrics::StreamsMetrics;
 use crate::murmur2::partition_for_key;
 use crate::record::{Headers, OutRecord, RawRecord, Record};
@@ -19,6 +24,9 @@ use crate::serde::Serde;
 use crate::store::{BackendProvider, KvBackend, MemoryBackend, StoreError};
 use crate::task::{Task, TaskConfig, TaskError};
 use crate::topology::BuiltTopology;
+
+pub use log::DriverLogError;
+use log::{MemLog, OutRecordParts, Visibility};
 
 /// How the driver commits and where it crashes.
 #[derive(Debug, Clone)]
@@ -43,21 +51,43 @@ impl Default for DriverConfig {
 pub enum Crash {
     /// The process dies between records: uncommitted work is lost, local state survives.
     Process,
+    /// The process dies in a commit once outputs and changelog records are acknowledged.
+    AfterChangelogFlush,
+    /// The process dies in a commit once the offsets are in the transaction.
+    AfterSendOffsets,
     /// The process dies after the transaction committed but before the local state batch was
     /// written: the store must catch up from its changelog tail.
     AfterTransactionCommit,
     /// The process dies and the state directory is lost: stores rebuild from changelogs.
     WipeState,
+    /// No crash: the next commit fails at this point with an abortable error, and the thread
+    /// aborts and rewinds to the last commit as the runtime does.
+    Abort(FailPoint),
 }
 
-#[derive(Debug, Clone)]
-struct LogRecord {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    timestamp: i64,
-    headers: Headers,
-    /// Global append order, so reads across partitions are deterministic.
-    seq: u64,
+impl Crash {
+    /// Every kind, for golden tests that must hold under each.
+    pub const ALL: [Crash; 8] = [
+        Crash::Process,
+        Crash::AfterChangelogFlush,
+        Crash::AfterSendOffsets,
+        Crash::AfterTransactionCommit,
+        Crash::WipeState,
+        Crash::Abort(FailPoint::AfterChangelogFlush),
+        Crash::Abort(FailPoint::AfterSendOffsets),
+        Crash::Abort(FailPoint::AfterTransactionCommit),
+    ];
+
+    /// Where in a commit this crash happens, if it is one of the commit's fail points.
+    fn fail_point(self) -> Option<(FailPoint, bool)> {
+        match self {
+            Crash::AfterChangelogFlush => Some((FailPoint::AfterChangelogFlush, true)),
+            Crash::AfterSendOffsets => Some((FailPoint::AfterSendOffsets, true)),
+            Crash::AfterTransactionCommit => Some((FailPoint::AfterTransactionCommit, true)),
+            Crash::Abort(p) => Some((p, false)),
+            Crash::Process | Crash::WipeState => None,
+        }
+    }
 }
 
 /// Backends survive simulated crashes (they are "on disk") unless state is wiped.
@@ -77,22 +107,20 @@ impl BackendProvider for DriverProvider {
 pub struct TopologyTestDriver {
     topology: Arc<BuiltTopology>,
     config: DriverConfig,
-    logs: HashMap<(String, i32), Vec<LogRecord>>,
-    committed_offsets: HashMap<(String, i32), i64>,
+    log: MemLog,
     fetch_positions: HashMap<(String, i32), i64>,
-    tasks: BTreeMap<TaskId, Task>,
+    tasks: TaskSet,
     provider: DriverProvider,
     globals: Arc<GlobalStores>,
     metrics: StreamsMetrics,
-    uncommitted: Vec<OutRecord>,
     processed_total: usize,
     since_commit: usize,
     next_crash: usize,
-    seq: u64,
     wall_clock: i64,
-    /// Number of crashes performed so far (tests assert the crashes really happened).
+    /// Number of simulated failures (crashes and injected aborts) performed so far; tests
+    /// assert they really happened.
     pub crashes_done: usize,
-    /// Times uncommitted work was abandoned and redone after a retriable error.
+    /// Times uncommitted work was abandoned and redone after a retriable or abortable error.
     pub retries_done: usize,
 }
 
@@ -105,6 +133,8 @@ pub enum DriverError {
     Task(#[from] TaskError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cycle(#[from] CycleError<DriverLogError>),
 }
 
 impl TopologyTestDriver {
@@ -116,19 +146,16 @@ impl TopologyTestDriver {
             .collect();
         let mut d = TopologyTestDriver {
             topology,
+            log: MemLog::new(config.partitions),
             config,
-            logs: HashMap::new(),
-            committed_offsets: HashMap::new(),
             fetch_positions: HashMap::new(),
-            tasks: BTreeMap::new(),
+            tasks: TaskSet::new(),
             provider: DriverProvider::default(),
             globals: Arc::new(globals),
             metrics: StreamsMetrics::default(),
-            uncommitted: Vec::new(),
             processed_total: 0,
             since_commit: 0,
             next_crash: 0,
-            seq: 0,
             wall_clock: 0,
             crashes_done: 0,
             retries_done: 0,
@@ -141,8 +168,10 @@ impl TopologyTestDriver {
         &self.metrics
     }
 
+    /// Creates every task from committed state: stores restored from their changelogs (from
+    /// their checkpoints), input from the committed offsets.
     fn start_tasks(&mut self) -> Result<(), DriverError> {
-        self.tasks.clear();
+        self.tasks.drain();
         self.fetch_positions.clear();
         for sub in &self.topology.subtopologies {
             if sub.source_topics.is_empty() {
@@ -158,22 +187,29 @@ impl TopologyTestDriver {
                     self.metrics.clone(),
                     self.config.task.clone(),
                 )?;
-                for (store, topic, from) in task.restore_plan()? {
-                    let log = self.logs.get(&(topic.clone(), p)).map(|l| l.as_slice()).unwrap_or(&[]);
-                    let from = from.clamp(0, log.len() as i64);
-                    let entries: Vec<_> = log[from as usize..]
-                        .iter()
-                        .filter_map(|r| r.key.clone().map(|k| (k, r.value.clone())))
-                        .collect();
-                    task.restore(&store, &entries, log.len() as i64)?;
-                }
+                self.restore(&mut task)?;
                 task.initialize(self.wall_clock)?;
                 for t in &sub.source_topics {
-                    let committed = self.committed_offsets.get(&(t.clone(), p)).copied().unwrap_or(0);
+                    let committed = self.log.committed_offsets.get(&(t.clone(), p)).copied().unwrap_or(0);
                     self.fetch_positions.insert((t.clone(), p), committed);
                 }
-                self.tasks.insert(id, task);
+                self.tasks.insert(task);
             }
+        }
+        Ok(())
+    }
+
+    fn restore(&self, task: &mut Task) -> Result<(), DriverError> {
+        let p = task.id().partition;
+        for (store, topic, from) in task.restore_plan()? {
+            if from > self.log.end(&topic, p) {
+                task.wipe_stores()?;
+                return self.restore(task);
+            }
+            let (records, next) = self.log.read_committed(&topic, p, from);
+            let entries: Vec<_> =
+                records.into_iter().filter_map(|(_, r)| r.key.clone().map(|k| (k, r.value.clone()))).collect();
+            task.restore(&store, &entries, next)?;
         }
         Ok(())
     }
@@ -181,26 +217,22 @@ impl TopologyTestDriver {
     fn append(
         &mut self,
         topic: &str,
-        partition: Option<i32>,
         key: Option<Vec<u8>>,
         value: Option<Vec<u8>>,
         timestamp: i64,
         headers: Headers,
     ) -> i64 {
-        let p = partition.unwrap_or_else(|| match &key {
+        let p = match &key {
             Some(k) => partition_for_key(k, self.config.partitions),
             None => 0,
-        });
-        self.seq += 1;
+        };
         if let Some(g) = self.topology.globals.iter().find(|g| g.topic == topic) {
             let backend = &self.globals[&g.store.name];
             if let Some(k) = &key {
                 backend.apply(&[(k.clone(), value.clone())], None).expect("memory backend never fails");
             }
         }
-        let log = self.logs.entry((topic.to_string(), p)).or_default();
-        log.push(LogRecord { key, value, timestamp, headers, seq: self.seq });
-        log.len() as i64
+        self.log.append(topic, p, OutRecordParts { key, value, timestamp, headers }, Visibility::Committed) + 1
     }
 
     /// Appends a raw record to a topic (partitioned by murmur2 of the key) and processes
@@ -212,7 +244,7 @@ impl TopologyTestDriver {
         value: Option<Vec<u8>>,
         timestamp: i64,
     ) -> Result<(), DriverError> {
-        self.append(topic, None, key, value, timestamp, Headers::new());
+        self.append(topic, key, value, timestamp, Headers::new());
         self.run()
     }
 
@@ -233,49 +265,45 @@ impl TopologyTestDriver {
 
     /// Appends without processing (to build up input, then `run`).
     pub fn append_raw(&mut self, topic: &str, key: Option<Vec<u8>>, value: Option<Vec<u8>>, timestamp: i64) {
-        self.append(topic, None, key, value, timestamp, Headers::new());
+        self.append(topic, key, value, timestamp, Headers::new());
     }
 
     /// Processes until no task has work, committing every `commit_every` records and at the end.
     pub fn run(&mut self) -> Result<(), DriverError> {
         let mut consecutive_retries = 0;
-        'rounds: loop {
+        loop {
             let mut progressed = false;
-            let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
-            for id in ids {
+            for id in self.tasks.ids() {
                 self.fetch(id);
                 loop {
-                    let task = self.tasks.get_mut(&id).expect("task exists");
-                    match task.process_next(self.wall_clock) {
-                        Ok(true) => consecutive_retries = 0,
+                    match self.step(id) {
                         Ok(false) => break,
-                        // As the runtime does: drop the uncommitted work and redo it from the last
-                        // commit (the runtime also backs off; the driver's clock is virtual).
-                        Err(e) if e.is_retriable() && consecutive_retries < MAX_CONSECUTIVE_RETRIES => {
-                            let reason = e.retriable_reason().unwrap_or_default();
-                            self.metrics.retries.with_label_values(&[reason]).inc();
-                            consecutive_retries += 1;
-                            self.retries_done += 1;
-                            self.restart_from_commit()?;
-                            continue 'rounds;
+                        Ok(true) => {
+                            consecutive_retries = 0;
+                            progressed = true;
                         }
-                        Err(e) => return Err(e.into()),
+                        Err(e) => {
+                            self.recover(e, &mut consecutive_retries)?;
+                            progressed = true;
+                            break;
+                        }
                     }
-                    self.uncommitted.extend(task.take_output());
-                    progressed = true;
-                    self.processed_total += 1;
-                    self.since_commit += 1;
-                    if self.crash_due() {
+                    if self.crash_due()? {
                         break;
                     }
                     if self.since_commit >= self.config.commit_every {
-                        self.commit(false)?;
+                        if let Err(e) = self.commit() {
+                            self.recover(e, &mut consecutive_retries)?;
+                            break;
+                        }
                     }
                 }
             }
             if !progressed {
-                if self.since_commit > 0 || !self.uncommitted.is_empty() {
-                    self.commit(false)?;
+                if self.tasks.needs_commit() {
+                    if let Err(e) = self.commit() {
+                        self.recover(e, &mut consecutive_retries)?;
+                    }
                     continue;
                 }
                 return Ok(());
@@ -283,84 +311,116 @@ impl TopologyTestDriver {
         }
     }
 
-    fn crash_due(&mut self) -> bool {
-        let Some(&(at, kind)) = self.config.crashes.get(self.next_crash) else { return false };
-        if self.processed_total < at {
-            return false;
+    /// Processes one record of a task and sends what it emitted; false when it has none ready.
+    fn step(&mut self, id: TaskId) -> Result<bool, DriverError> {
+        if self.tasks.process_task(id, self.wall_clock, 1)? == 0 {
+            return Ok(false);
         }
-        self.next_crash += 1;
-        self.crash(kind).expect("restart after simulated crash");
-        true
+        self.tasks.send_outputs(&mut self.log)?;
+        self.processed_total += 1;
+        self.since_commit += 1;
+        Ok(true)
     }
 
-    /// Simulates a crash of the whole instance and restarts it.
+    /// What the runtime does with a failed step: crash, rewind, or give up.
+    fn recover(&mut self, e: DriverError, consecutive: &mut usize) -> Result<(), DriverError> {
+        let recovery = match &e {
+            DriverError::Cycle(CycleError::Log(DriverLogError::Crash(_))) => {
+                self.crashes_done += 1;
+                return self.restart_from_commit();
+            }
+            DriverError::Cycle(c) => c.recovery(),
+            DriverError::Task(t) if t.is_retriable() => Recovery::RewindAfterPause,
+            _ => Recovery::Stop,
+        };
+        if recovery == Recovery::Stop || *consecutive >= MAX_CONSECUTIVE_RETRIES {
+            return Err(e);
+        }
+        let reason = match &e {
+            DriverError::Task(t) => t.retriable_reason().unwrap_or("task").to_string(),
+            DriverError::Cycle(c) => c.retry_reason().to_string(),
+            DriverError::Store(_) => "store".into(),
+        };
+        self.metrics.retries.with_label_values(&[&reason]).inc();
+        *consecutive += 1;
+        self.retries_done += 1;
+        self.tasks.abort(&mut self.log).expect("the in-memory log aborts");
+        self.restart_from_commit()
+    }
+
+    fn crash_due(&mut self) -> Result<bool, DriverError> {
+        let Some(&(at, kind)) = self.config.crashes.get(self.next_crash) else { return Ok(false) };
+        if self.processed_total < at {
+            return Ok(false);
+        }
+        self.next_crash += 1;
+        self.crash(kind)?;
+        Ok(true)
+    }
+
+    /// Simulates a crash of the whole instance (or, for [`Crash::Abort`], a failed commit) and
+    /// restarts it from committed state.
     pub fn crash(&mut self, kind: Crash) -> Result<(), DriverError> {
-        match kind {
-            Crash::Process => {}
-            Crash::AfterTransactionCommit => self.commit(true)?,
-            Crash::WipeState => self.provider.backends.lock().expect("poisoned").clear(),
+        if let Some(fail) = kind.fail_point() {
+            self.log.fail = Some(fail);
+            let mut consecutive = 0;
+            return match self.tasks.commit(&mut self.log) {
+                Ok(_) => {
+                    // Nothing to commit, so the fail point was not reached: crash between records.
+                    self.log.fail = None;
+                    self.crashes_done += 1;
+                    self.restart_from_commit()
+                }
+                Err(e) => {
+                    if matches!(kind, Crash::Abort(_)) {
+                        self.crashes_done += 1;
+                    }
+                    self.recover(e.into(), &mut consecutive)
+                }
+            };
+        }
+        if kind == Crash::WipeState {
+            self.provider.backends.lock().expect("poisoned").clear();
         }
         self.crashes_done += 1;
         self.restart_from_commit()
     }
 
-    /// Forgets uncommitted output and recreates the tasks from committed state and offsets.
+    /// Aborts what the open transaction holds (as the coordinator does when the next
+    /// incarnation starts) and recreates the tasks from committed state and offsets.
     fn restart_from_commit(&mut self) -> Result<(), DriverError> {
-        self.uncommitted.clear();
+        self.log.abort_open();
         self.since_commit = 0;
         self.start_tasks()
     }
 
     fn fetch(&mut self, id: TaskId) {
-        let task = self.tasks.get_mut(&id).expect("task exists");
+        let task = self.tasks.get_mut(id).expect("task exists");
         let topics: Vec<String> = task.input_topics().cloned().collect();
         for t in topics {
             let key = (t.clone(), id.partition);
             let pos = self.fetch_positions.get(&key).copied().unwrap_or(0);
-            let Some(log) = self.logs.get(&key) else { continue };
-            let new: Vec<RawRecord> = log[pos as usize..]
-                .iter()
-                .enumerate()
-                .map(|(i, r)| RawRecord {
+            let (records, next) = self.log.read_committed(&t, id.partition, pos);
+            let new: Vec<RawRecord> = records
+                .into_iter()
+                .map(|(offset, r)| RawRecord {
                     topic: t.clone(),
                     partition: id.partition,
-                    offset: pos + i as i64,
+                    offset,
                     key: r.key.clone(),
                     value: r.value.clone(),
                     timestamp: r.timestamp,
                     headers: r.headers.clone(),
                 })
                 .collect();
-            self.fetch_positions.insert(key, log.len() as i64);
+            self.fetch_positions.insert(key, next);
             task.add_records(new);
         }
     }
 
-    /// Commits all tasks atomically. With `skip_state_apply` the local state batch is not
-    /// written (a crash right after the transaction committed).
-    pub fn commit(&mut self, skip_state_apply: bool) -> Result<(), DriverError> {
-        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
-        let mut per_task_changelog: Vec<(TaskId, HashMap<String, i64>)> = Vec::new();
-        for id in ids {
-            let plan = self.tasks.get_mut(&id).expect("task exists").prepare_commit();
-            let mut next = HashMap::new();
-            for rec in plan.changelog {
-                let n = self.append(&rec.topic, rec.partition, rec.key, rec.value, rec.timestamp, rec.headers);
-                next.insert(rec.topic, n);
-            }
-            for (t, p, o) in plan.offsets {
-                self.committed_offsets.insert((t, p), o);
-            }
-            per_task_changelog.push((id, next));
-        }
-        for out in std::mem::take(&mut self.uncommitted) {
-            self.append(&out.topic, out.partition, out.key, out.value, out.timestamp, out.headers);
-        }
-        if !skip_state_apply {
-            for (id, next) in per_task_changelog {
-                self.tasks.get_mut(&id).expect("task exists").commit_succeeded(&next)?;
-            }
-        }
+    /// Commits all tasks atomically through the shared commit cycle.
+    pub fn commit(&mut self) -> Result<(), DriverError> {
+        self.tasks.commit(&mut self.log)?;
         self.since_commit = 0;
         Ok(())
     }
@@ -368,21 +428,20 @@ impl TopologyTestDriver {
     /// Moves the wall clock and fires due wall-clock punctuations.
     pub fn advance_wall_clock(&mut self, ms: i64) -> Result<(), DriverError> {
         self.wall_clock += ms;
-        for task in self.tasks.values_mut() {
-            task.punctuate_wall_clock(self.wall_clock)?;
-            self.uncommitted.extend(task.take_output());
-        }
+        self.tasks.punctuate_wall_clock(self.wall_clock)?;
+        self.tasks.send_outputs(&mut self.log)?;
         self.run()
     }
 
     /// Committed records of a topic, in append order across partitions.
     pub fn read_raw(&self, topic: &str) -> Vec<OutRecord> {
         let mut all: Vec<(u64, OutRecord)> = self
+            .log
             .logs
             .iter()
             .filter(|((t, _), _)| t == topic)
             .flat_map(|((t, p), log)| {
-                log.iter().map(move |r| {
+                log.iter().filter(|r| r.visibility == Visibility::Committed).map(move |r| {
                     (
                         r.seq,
                         OutRecord {
@@ -425,7 +484,7 @@ impl TopologyTestDriver {
     /// Committed contents of a store across all tasks, sorted by key bytes.
     pub fn store_raw(&self, store: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut all = Vec::new();
-        for task in self.tasks.values() {
+        for task in self.tasks.iter() {
             if let Some(b) = task.store_backend(store) {
                 for item in b.range(None, None).expect("memory backend never fails") {
                     all.push(item.expect("memory backend never fails"));
