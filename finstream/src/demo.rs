@@ -44,6 +44,8 @@ pub struct DemoOptions {
     pub state_dir: Option<PathBuf>,
     /// Port of the query API and dashboard on 127.0.0.1 (0: any free port; `None`: not served).
     pub query_port: Option<u16>,
+    /// A Kafka cluster to run on instead of the embedded one (then with exactly-once).
+    pub bootstrap_servers: Option<String>,
 }
 
 impl DemoOptions {
@@ -64,6 +66,7 @@ impl Default for DemoOptions {
             registry_port: 8081,
             state_dir: None,
             query_port: Some(8080),
+            bootstrap_servers: None,
         }
     }
 }
@@ -88,7 +91,9 @@ struct Traffic {
 
 /// A running demo. Fields are public so other services (the query API) can attach to it.
 pub struct Demo {
-    pub mock: EmbeddedCluster,
+    /// The embedded cluster, unless the demo runs on a given one.
+    pub mock: Option<EmbeddedCluster>,
+    bootstrap: String,
     pub registry: Registry,
     pub config: AppConfig,
     pub app: KafkaStreams,
@@ -104,23 +109,44 @@ impl Demo {
     /// Starts the cluster, the registry, the topics, the topology and (unless disabled) the
     /// generator.
     pub fn start(opts: &DemoOptions) -> anyhow::Result<Demo> {
-        let mock = app::embedded_cluster()?;
+        let mock = match opts.bootstrap_servers {
+            Some(_) => None,
+            None => Some(app::embedded_cluster()?),
+        };
+        let bootstrap = match (&mock, &opts.bootstrap_servers) {
+            (Some(m), _) => m.bootstrap_servers(),
+            (None, Some(bs)) => bs.clone(),
+            (None, None) => unreachable!("one of the two is set"),
+        };
         let state = opts
             .state_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join(format!("finstream-demo-{}", std::process::id())));
         let mut config = AppConfig::default();
         config.streams.application_id = "finstream-demo".into();
-        config.streams.bootstrap_servers = mock.bootstrap_servers();
+        config.streams.bootstrap_servers = bootstrap.clone();
         config.streams.state_dir = state.clone();
+        // The embedded cluster does not isolate transactions (see docs/exactly-once.md): on it the
+        // demo runs at-least-once; on a real cluster exactly-once, the default.
+        if mock.is_some() {
+            config.streams.processing_guarantee = runtime::ProcessingGuarantee::AtLeastOnce;
+            config.streams.commit_interval_ms = Some(runtime::config::default_eos_commit_interval_ms());
+        }
         config.finance.analytics.grace_ms = DEMO_GRACE_MS;
         config.schema_registry.listen = format!("127.0.0.1:{}", opts.registry_port);
-        mock.create_topic(&config.schema_registry.topic, 1, 1)?;
+        if let Some(mock) = &mock {
+            mock.create_topic(&config.schema_registry.topic, 1, 1)?;
+        }
         let registry = registry::start(&config.schema_registry, &config.streams)?;
         register_contract(&config, &*registry.client)?;
         let metrics = StreamsMetrics::default();
         let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone())?;
-        app::create_topics(&mock, &runtime::topics::plan(&config.streams, app.topology()), DEMO_PARTITIONS)?;
+        let plan = runtime::topics::plan(&config.streams, app.topology());
+        match &mock {
+            Some(mock) => app::create_topics(mock, &plan, DEMO_PARTITIONS)?,
+            None => runtime::topics::create_planned(&config.streams, &plan, DEMO_PARTITIONS)
+                .context("creating the demo's topics")?,
+        }
         app.start()?;
         let query = match opts.query_port {
             Some(port) => {
@@ -130,7 +156,7 @@ impl Demo {
             None => None,
         };
         let generated = opts.generator.then(|| opts.generator_config());
-        let mut demo = Demo { mock, registry, config, app, metrics, query, traffic: None, generated, state };
+        let mut demo = Demo { mock, bootstrap, registry, config, app, metrics, query, traffic: None, generated, state };
         if opts.generator {
             demo.traffic = Some(demo.start_traffic(opts)?);
         }
@@ -164,7 +190,12 @@ impl Demo {
     }
 
     pub fn bootstrap(&self) -> String {
-        self.mock.bootstrap_servers()
+        self.bootstrap.clone()
+    }
+
+    /// The processing guarantee the demo runs with (at-least-once on the embedded cluster).
+    pub fn guarantee(&self) -> runtime::ProcessingGuarantee {
+        self.config.streams.processing_guarantee
     }
 
     /// The embedded registry's URL.

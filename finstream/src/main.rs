@@ -44,6 +44,10 @@ struct DemoArgs {
     /// Port of the query API on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 8080)]
     query_port: u16,
+    /// Run on this Kafka cluster (e.g. one started by `scripts/kafka.sh start`) with exactly-once,
+    /// instead of the embedded cluster (at-least-once).
+    #[arg(long, short = 'b')]
+    bootstrap_servers: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -162,11 +166,14 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
         registry_port: args.registry_port,
         state_dir: None,
         query_port: Some(args.query_port),
+        bootstrap_servers: args.bootstrap_servers.clone(),
     };
     let demo = demo::Demo::start(&opts)?;
     let bootstrap = demo.bootstrap();
     let registry_url = demo.registry_url().to_string();
-    println!("kafka bootstrap: {bootstrap}");
+    let cluster = if opts.bootstrap_servers.is_some() { "" } else { " (embedded)" };
+    println!("kafka bootstrap: {bootstrap}{cluster}");
+    println!("processing guarantee: {}", serde_json::to_string(&demo.guarantee())?.trim_matches('"'));
     println!("schema registry: {registry_url}");
     println!("state dir: {}", demo.state_dir().display());
     if opts.generator {

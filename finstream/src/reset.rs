@@ -72,15 +72,15 @@ fn topology(config: &AppConfig) -> anyhow::Result<Arc<BuiltTopology>> {
 }
 
 /// Internal topics a topology may have created under `application_id`: changelogs, repartition
-/// topics and their dead-letter topics, and the commit log (whatever the current guarantee:
-/// an earlier exactly-once run may have left one).
+/// topics and their dead-letter topics, and the commit log that earlier versions (commit
+/// markers for the mock cluster) created.
 pub fn internal_topics(app_id: &str, topology: &BuiltTopology) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = topology.changelog_topics().into_iter().map(|(_, t)| t).collect();
     for t in &topology.repartition_topics {
         out.insert(t.clone());
         out.insert(streams::task::dead_letter_topic(t));
     }
-    out.insert(runtime::marker::commit_topic(app_id));
+    out.insert(format!("{app_id}-commits"));
     out
 }
 

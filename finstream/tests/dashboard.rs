@@ -80,6 +80,7 @@ fn dashboard_shows_live_data_in_headless_chromium() {
         registry_port: 0,
         state_dir: Some(dir.path().join("state")),
         query_port: Some(0),
+        bootstrap_servers: None,
     };
     // The page is asked about the account of the first generated transaction and about the user
     // with the most spending among the first events, over the days those events cover.

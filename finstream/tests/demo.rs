@@ -25,6 +25,7 @@ fn demo_pipeline_turns_generated_traffic_into_account_balances() {
         registry_port: 0,
         state_dir: Some(dir.path().join("state")),
         query_port: Some(0),
+        bootstrap_servers: None,
     };
     let demo = Demo::start(&opts).unwrap();
     assert!(demo.registry_url().starts_with("http://127.0.0.1:"), "{}", demo.registry_url());

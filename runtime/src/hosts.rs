@@ -22,7 +22,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use crate::interactive::TaskAssignment;
-use crate::kafka::client_config;
+use crate::kafka::{client_config_for, Role};
 use crate::restore::restore_consumer;
 use crate::thread::now_ms;
 use crate::{Instance, RuntimeError};
@@ -100,7 +100,7 @@ pub(crate) fn start(instance: &Arc<Instance>) -> Result<Vec<JoinHandle<()>>, Run
     let inst = instance.clone();
     handles.push(std::thread::Builder::new().name("query-hosts-reader".into()).spawn(move || read(inst, consumer))?);
     if let Some(url) = instance.config.application_server.clone() {
-        let mut config = client_config(&instance.config);
+        let mut config = client_config_for(&instance.config, Role::Producer);
         // The verbatim `kafka` table may hold consumer-only settings; they only cause warnings.
         config.set("linger.ms", "0");
         let producer: BaseProducer = config.create()?;

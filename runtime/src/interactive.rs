@@ -7,7 +7,7 @@
 //! applied one after the other: a query that reads two stores may see the second one a commit
 //! behind the first.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -21,9 +21,10 @@ use crate::{Instance, RuntimeError};
 /// What one stream thread holds after its last rebalance.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ThreadAssignment {
-    pub tasks: BTreeSet<TaskId>,
-    /// Its tasks are being created and restored.
-    pub restoring: bool,
+    /// Its tasks, each with whether it is still being created or restored.
+    pub tasks: BTreeMap<TaskId, bool>,
+    /// Between a revocation and the next assignment.
+    pub rebalancing: bool,
 }
 
 /// One task as advertised to the other instances.
@@ -92,7 +93,7 @@ impl StateHandle {
         }
         drop(local);
         let id = TaskId { subtopology: sub, partition };
-        let assigned = self.instance.assignments.read().expect("poisoned").values().any(|a| a.tasks.contains(&id));
+        let assigned = self.instance.assignments.read().expect("poisoned").values().any(|a| a.tasks.contains_key(&id));
         if assigned {
             TaskStatus::Restoring
         } else {
@@ -145,10 +146,10 @@ impl StateHandle {
         let generation = self.instance.assignment_generation.load(Ordering::SeqCst);
         let mut tasks: Vec<TaskAssignment> = Vec::new();
         for a in self.instance.assignments.read().expect("poisoned").values() {
-            tasks.extend(a.tasks.iter().map(|t| TaskAssignment {
+            tasks.extend(a.tasks.iter().map(|(t, restoring)| TaskAssignment {
                 subtopology: t.subtopology,
                 partition: t.partition,
-                restoring: a.restoring,
+                restoring: *restoring || a.rebalancing,
             }));
         }
         tasks.sort();
@@ -166,7 +167,8 @@ impl StateHandle {
             return false;
         }
         let a = i.assignments.read().expect("poisoned");
-        a.len() >= i.config.num_stream_threads.max(1) && a.values().all(|t| !t.restoring)
+        a.len() >= i.config.num_stream_threads.max(1)
+            && a.values().all(|t| !t.rebalancing && t.tasks.values().all(|restoring| !restoring))
     }
 
     /// Instances of the group that advertise a query URL (this one included once published),

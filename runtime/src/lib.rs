@@ -2,10 +2,10 @@
 //! global stores and the local RocksDB state of one instance.
 
 pub mod config;
+pub mod failpoint;
 pub mod hosts;
 pub mod interactive;
 mod kafka;
-pub mod marker;
 mod restore;
 pub mod schema_store;
 mod thread;
@@ -13,7 +13,7 @@ pub mod topics;
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -21,13 +21,14 @@ use rdkafka::error::KafkaError;
 use state::{RocksConfig, RocksProvider};
 use streams::murmur2::partition_for_key;
 use streams::store::{prefix_end, KvBackend, KvPairs, MemoryBackend, StoreError};
-use streams::{BuiltTopology, GlobalStores, StreamsMetrics, TaskError, Topology, TopologyError};
+use streams::{BuiltTopology, CycleError, GlobalStores, StreamsMetrics, TaskError, TaskId, Topology, TopologyError};
 
-pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use config::{ConfigError, ProcessingGuarantee, StreamsConfig};
 pub use hosts::{hosts_topic, HostInfo};
 pub use interactive::{StateHandle, TaskAssignment, TaskStatus};
 pub use kafka::client_config;
 pub use schema_store::KafkaSchemaStore;
+pub use thread::KafkaLogError;
 
 /// Errors of the runtime, tagged by cause so callers know whether a restart can help.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +41,20 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Topology(#[from] TopologyError),
-    #[error("commit failed: {0}")]
-    Commit(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Cycle(#[from] CycleError<KafkaLogError>),
     #[error("restore failed: {0}")]
     Restore(String),
+    #[error("internal topics: {0}")]
+    Topics(String),
+    #[error("assignment: {0}")]
+    Assignment(String),
+    #[error("{0}")]
+    Panic(TaskId, String),
+    #[error("{0}")]
+    Broker(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("stream thread {0} stopped: {1}")]
@@ -74,8 +85,6 @@ pub(crate) struct Instance {
     /// Committed backends of local tasks: (store, partition, sub-topology) → backend.
     pub local_stores: RwLock<LocalStores>,
     pub shutdown: Arc<AtomicBool>,
-    /// Threads with an assignment whose tasks are not restored yet.
-    pub restoring: AtomicUsize,
     /// Stable across restarts with the same state directory, so the transactional ids of a
     /// restarted instance fence its previous incarnation (as Kafka Streams' process id does).
     pub process_id: String,
@@ -112,6 +121,7 @@ pub struct KafkaStreams {
 
 impl KafkaStreams {
     pub fn new(topology: Topology, config: StreamsConfig, metrics: StreamsMetrics) -> Result<Self, RuntimeError> {
+        config.validate()?;
         let topology = topology.build(&config.application_id)?;
         let dir = config.app_state_dir();
         std::fs::create_dir_all(&dir)?;
@@ -136,7 +146,6 @@ impl KafkaStreams {
             metrics,
             local_stores: RwLock::new(HashMap::new()),
             shutdown: Arc::new(AtomicBool::new(false)),
-            restoring: AtomicUsize::new(0),
             process_id,
             error: Mutex::new(None),
             assignments: RwLock::new(BTreeMap::new()),
@@ -165,6 +174,7 @@ impl KafkaStreams {
     /// `num_stream_threads` stream threads. Returns once processing has begun.
     pub fn start(&mut self) -> Result<(), RuntimeError> {
         let inst = &self.instance;
+        topics::check_broker(&inst.config)?;
         topics::ensure_internal_topics(&inst.config, &inst.topology)?;
         let counts = topics::partition_counts(&inst.config)?;
         let per_sub: HashMap<usize, i32> = inst
@@ -187,7 +197,7 @@ impl KafkaStreams {
             let handle = std::thread::Builder::new().name(format!("stream-thread-{idx}")).spawn(move || {
                 if let Err(e) = thread::run(instance.clone(), idx) {
                     tracing::error!(thread = idx, error = %e, "stream thread stopped");
-                    *instance.error.lock().expect("poisoned") = Some(e.to_string());
+                    *instance.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
                 }
             })?;
             self.threads.push(handle);
@@ -198,25 +208,25 @@ impl KafkaStreams {
     }
 
     pub fn state(&self) -> State {
-        if self.instance.error.lock().expect("poisoned").is_some() {
+        if self.instance.error.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
             return State::Error;
         }
         self.state
     }
 
     pub fn error(&self) -> Option<String> {
-        self.instance.error.lock().expect("poisoned").clone()
+        self.instance.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Running, every assigned task restored, and no rebalance in progress.
+    /// Running, every thread assigned, every assigned task restored, no rebalance in progress.
     pub fn is_ready(&self) -> bool {
-        self.state() == State::Running && self.instance.restoring.load(Ordering::SeqCst) == 0
+        self.state() == State::Running && self.state_handle().is_ready()
     }
 
     /// Commits and closes every task, then stops the threads.
     pub fn close(mut self) -> Result<(), RuntimeError> {
         self.shutdown_threads();
-        match self.instance.error.lock().expect("poisoned").clone() {
+        match self.instance.error.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             Some(e) => Err(RuntimeError::Thread(0, e)),
             None => Ok(()),
         }

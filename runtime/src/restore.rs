@@ -1,8 +1,18 @@
-//! Restoring task stores from their changelog partitions, and keeping global stores filled.
+//! Reading logs to their end: task stores from their changelogs, global stores, the registry's
+//! `_schemas` topic.
 //!
-//! Restore reads with `read_committed` from the store's checkpoint (the changelog offset written
-//! atomically with the last committed batch) to the end of the partition, so after a clean stop
-//! or a crash only the tail is replayed; a lost state directory replays everything.
+//! "The end" is the high watermark measured when reading starts, not the last stable offset: a
+//! `read_committed` consumer stops at the LSO while a transaction is open, so a reader that took
+//! the LSO for the end would miss what a zombie that already sent its offsets still commits
+//! (KAFKA-10167). Reading to the high watermark waits for every pending transaction to commit or
+//! abort (at most `transaction.timeout.ms`), and the consumer's position passes the control
+//! markers, so "position ≥ high watermark" means everything committed before reading started
+//! has been seen. Broker errors while looking up offsets are retried and then reported: an
+//! error never reads as an empty partition.
+//!
+//! Task restore is incremental ([`ChangelogReader`]): the stream thread reads a bounded slice per
+//! loop iteration and keeps polling its group consumer in between, so a large store does not
+//! cost the group membership (`max.poll.interval.ms`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,18 +25,20 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use streams::store::{Entry, KvBackend};
-use streams::{StreamsMetrics, Task};
+use streams::{StreamsMetrics, Task, TaskId};
 
 use crate::config::StreamsConfig;
-use crate::kafka::client_config;
+use crate::kafka::{client_config_for, Role};
 use crate::RuntimeError;
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts of an offset lookup before its error is reported.
+const LOOKUP_ATTEMPTS: u32 = 6;
+/// Records applied to a store in one batch while restoring.
+const RESTORE_BATCH: usize = 10_000;
 
-/// Context of the consumers that read partitions to their end. They ask for
-/// `enable.partition.eof`, and librdkafka then also reports every end reached as an error event,
-/// which rdkafka's default context logs at ERROR: reaching the end is what these readers wait
-/// for, so it is logged at trace and only real errors stay loud.
+/// Context of the consumers that read partitions to their end: reaching the end is what they
+/// wait for, so librdkafka's end-of-partition events are logged at trace, real errors stay loud.
 pub(crate) struct ToEndContext;
 
 impl ClientContext for ToEndContext {
@@ -42,119 +54,309 @@ impl ClientContext for ToEndContext {
 
 impl ConsumerContext for ToEndContext {}
 
-/// A consumer that reads partitions to their end.
+/// A consumer that reads assigned partitions with `read_committed`.
 pub(crate) type ToEndConsumer = BaseConsumer<ToEndContext>;
 
 pub(crate) fn restore_consumer(config: &StreamsConfig, purpose: &str) -> Result<ToEndConsumer, RuntimeError> {
-    let mut c = client_config(config);
+    let mut c = client_config_for(config, Role::Consumer);
     c.set("group.id", format!("{}-{purpose}", config.application_id))
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
+        .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest");
     Ok(c.create_with_context(ToEndContext)?)
 }
 
-/// Reads `partitions` (topic, partition, from) up to their current end, handing every record
-/// to `on_message`.
+/// A client that sees high watermarks (offset lookups of a `read_committed` consumer answer
+/// with the last stable offset instead).
+pub(crate) fn end_offsets_client(config: &StreamsConfig) -> Result<ToEndConsumer, RuntimeError> {
+    let mut c = client_config_for(config, Role::Consumer);
+    c.set("group.id", format!("{}-ends", config.application_id))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_uncommitted");
+    Ok(c.create_with_context(ToEndContext)?)
+}
+
+/// (low, high) watermarks of a partition, retried on errors; `None` when the topic does not
+/// exist (an answer, not an error).
+pub(crate) fn watermarks<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<(i64, i64)>, RuntimeError> {
+    let mut attempt = 0;
+    loop {
+        match client.fetch_watermarks(topic, partition, META_TIMEOUT) {
+            Ok(w) => return Ok(Some(w)),
+            Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition))
+            | Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopic))
+            | Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownPartition)) => return Ok(None),
+            Err(e) if attempt + 1 < LOOKUP_ATTEMPTS => {
+                attempt += 1;
+                tracing::warn!(%topic, partition, error = %e, attempt, "offset lookup failed; retrying");
+                std::thread::sleep(Duration::from_millis(200 << attempt.min(4)));
+            }
+            Err(e) => {
+                return Err(RuntimeError::Restore(format!(
+                    "looking up the end of {topic}[{partition}] failed {LOOKUP_ATTEMPTS} times: {e}"
+                )))
+            }
+        }
+    }
+}
+
+/// The consumer's position on each assigned partition.
+fn positions(consumer: &ToEndConsumer) -> Result<HashMap<(String, i32), i64>, RuntimeError> {
+    Ok(consumer
+        .position()?
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// How long reading may make no progress before it is reported (a transaction left open is
+/// aborted by its coordinator within `transaction.timeout.ms`).
+fn stall_limit(config: &StreamsConfig) -> Duration {
+    Duration::from_millis(config.transaction_timeout_ms() * 2) + Duration::from_secs(30)
+}
+
+/// Reads `partitions` (topic, partition, from) up to the high watermark each had when reading
+/// started, handing every committed record to `on_message`. Blocks; for start-up loads.
 pub(crate) fn consume_to_end(
+    config: &StreamsConfig,
     consumer: &ToEndConsumer,
     partitions: &[(String, i32, i64)],
     mut on_message: impl FnMut(&BorrowedMessage<'_>) -> Result<(), RuntimeError>,
 ) -> Result<(), RuntimeError> {
+    let ends = end_offsets_client(config)?;
+    let mut targets: HashMap<(String, i32), i64> = HashMap::new();
     let mut tpl = TopicPartitionList::new();
-    let mut remaining = 0;
     for (topic, partition, from) in partitions {
-        let (low, high) = match consumer.fetch_watermarks(topic, *partition, META_TIMEOUT) {
-            Ok(w) => w,
-            Err(KafkaError::MetadataFetch(_)) | Err(KafkaError::OffsetFetch(_)) => (0, 0),
-            Err(e) => return Err(e.into()),
-        };
-        if high <= (*from).max(low) {
-            continue;
+        let Some((low, high)) = watermarks(&ends, topic, *partition)? else { continue };
+        let from = (*from).max(low);
+        if high > from {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(from))?;
+            targets.insert((topic.clone(), *partition), high);
         }
-        tpl.add_partition_offset(topic, *partition, Offset::Offset((*from).max(low)))?;
-        remaining += 1;
     }
-    if remaining == 0 {
+    if targets.is_empty() {
         return Ok(());
     }
     consumer.assign(&tpl)?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while remaining > 0 {
-        if Instant::now() > deadline {
-            return Err(RuntimeError::Restore("did not reach the end of the partitions in 300 s".into()));
+    let limit = stall_limit(config);
+    let mut last_progress = Instant::now();
+    while !targets.is_empty() {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                on_message(&m)?;
+                last_progress = Instant::now();
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            // librdkafka retries by itself (a leader moving, a broker restarting); the stall
+            // limit below turns a lasting failure into an error.
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer error while reading to the end"),
         }
-        match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Ok(m)) => on_message(&m)?,
-            Some(Err(KafkaError::PartitionEOF(_))) => remaining -= 1,
-            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition))) => remaining -= 1,
-            Some(Err(e)) => return Err(e.into()),
+        let pos = positions(consumer)?;
+        targets.retain(|tp, target| pos.get(tp).is_none_or(|p| p < target));
+        if last_progress.elapsed() > limit {
+            return Err(RuntimeError::Restore(format!(
+                "no progress reading {:?} to their ends for {} s",
+                targets.keys().collect::<Vec<_>>(),
+                limit.as_secs()
+            )));
         }
     }
     consumer.unassign()?;
     Ok(())
 }
 
-/// Brings every logged store of `task` up to the end of its changelog partition, or, with
-/// `bounds` (from a commit marker), up to each store's bound only. Returns, per store, the keys
-/// of records found past the bound: writes of an attempt that never committed.
-pub fn restore_task(
-    config: &StreamsConfig,
-    task: &mut Task,
-    metrics: &StreamsMetrics,
-    bounds: Option<&BTreeMap<String, i64>>,
-) -> Result<BTreeMap<String, Vec<Vec<u8>>>, RuntimeError> {
-    let mut orphans: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-    let plan = task.restore_plan()?;
-    if plan.is_empty() {
-        return Ok(orphans);
+/// One changelog partition being restored.
+struct Restoring {
+    task: TaskId,
+    store: String,
+    /// High watermark when the restore began.
+    target: i64,
+    /// Entries read and not yet applied.
+    batch: Vec<Entry>,
+    /// Offset after the last record read.
+    next: i64,
+    remaining_reported: i64,
+}
+
+/// Restores the stores of one stream thread's new tasks, a bounded slice at a time.
+pub(crate) struct ChangelogReader {
+    consumer: ToEndConsumer,
+    ends: ToEndConsumer,
+    restoring: HashMap<(String, i32), Restoring>,
+    metrics: StreamsMetrics,
+    last_report: Instant,
+}
+
+impl ChangelogReader {
+    pub fn new(config: &StreamsConfig, metrics: StreamsMetrics) -> Result<Self, RuntimeError> {
+        Ok(ChangelogReader {
+            consumer: restore_consumer(config, "restore")?,
+            ends: end_offsets_client(config)?,
+            restoring: HashMap::new(),
+            metrics,
+            last_report: Instant::now(),
+        })
     }
-    let consumer = restore_consumer(config, "restore")?;
-    let partition = task.id().partition;
-    let mut store_of_topic = HashMap::new();
-    let mut partitions = Vec::new();
-    for (store, topic, from) in plan {
-        let bound = bounds.map(|b| b.get(&store).copied().unwrap_or(0));
-        // A checkpoint past the end (or past the committed bound) cannot be trusted: start over.
-        let high = consumer.fetch_watermarks(&topic, partition, META_TIMEOUT).map(|(_, h)| h).unwrap_or(0);
-        if from > high || bound.is_some_and(|b| from > b) {
-            tracing::warn!(task = %task.id(), %store, from, high, ?bound, "checkpoint beyond committed changelog; wiping stores");
-            task.wipe_stores()?;
-            return restore_task(config, task, metrics, bounds);
+
+    /// Plans the restore of `task`'s logged stores. Returns false when there is nothing to read
+    /// (the task can start at once).
+    pub fn register(&mut self, task: &mut Task) -> Result<bool, RuntimeError> {
+        let partition = task.id().partition;
+        let mut tpl = TopicPartitionList::new();
+        for (store, topic, from) in task.restore_plan()? {
+            let Some((low, high)) = watermarks(&self.ends, &topic, partition)? else {
+                return Err(RuntimeError::Restore(format!("changelog {topic} does not exist")));
+            };
+            let from = if from > high {
+                // The changelog is behind the local store: it was deleted and recreated (or
+                // truncated). The local store holds committed data only, so it is kept and
+                // written to the changelog again at the next commit.
+                tracing::warn!(task = %task.id(), %store, checkpoint = from, high, "changelog behind the local store; re-seeding it from local state");
+                task.reseed_changelog(&store)?;
+                continue;
+            } else if from < low {
+                // Records between the checkpoint and the log start are gone: the local store
+                // cannot be brought forward exactly, so it is rebuilt from what the log holds.
+                tracing::warn!(task = %task.id(), %store, checkpoint = from, low, "changelog starts after the checkpoint; rebuilding the store");
+                task.wipe_store(&store)?;
+                low
+            } else {
+                from
+            };
+            if from >= high {
+                continue;
+            }
+            self.metrics.restore_remaining.with_label_values(&[&store]).add(high - from);
+            tpl.add_partition_offset(&topic, partition, Offset::Offset(from))?;
+            self.restoring.insert(
+                (topic, partition),
+                Restoring {
+                    task: task.id(),
+                    store,
+                    target: high,
+                    batch: Vec::new(),
+                    next: from,
+                    remaining_reported: high - from,
+                },
+            );
         }
-        metrics.restore_remaining.with_label_values(&[&store]).add((bound.unwrap_or(high) - from).max(0));
-        store_of_topic.insert(topic.clone(), (store, bound.unwrap_or(i64::MAX)));
-        partitions.push((topic, partition, from));
+        if tpl.count() == 0 {
+            return Ok(false);
+        }
+        self.consumer.incremental_assign(&tpl)?;
+        Ok(true)
     }
-    let started = Instant::now();
-    let mut batches: HashMap<String, (Vec<Entry>, i64)> = HashMap::new();
-    consume_to_end(&consumer, &partitions, |m| {
-        let (store, bound) = &store_of_topic[m.topic()];
-        let Some(key) = m.key() else { return Ok(()) };
-        if m.offset() >= *bound {
-            orphans.entry(store.clone()).or_default().push(key.to_vec());
-            return Ok(());
-        }
-        let b = batches.entry(store.clone()).or_default();
-        b.0.push((key.to_vec(), m.payload().map(|v| v.to_vec())));
-        b.1 = m.offset() + 1;
-        if b.0.len() >= 10_000 {
-            let (entries, next) = (std::mem::take(&mut b.0), b.1);
-            task.restore(store, &entries, next)?;
-            metrics.restore_remaining.with_label_values(&[store]).sub(entries.len() as i64);
+
+    pub fn is_restoring(&self, id: TaskId) -> bool {
+        self.restoring.values().any(|r| r.task == id)
+    }
+
+    /// Stops restoring `id` (its partitions were revoked).
+    pub fn remove(&mut self, id: TaskId) -> Result<(), RuntimeError> {
+        let mut tpl = TopicPartitionList::new();
+        self.restoring.retain(|(t, p), r| {
+            if r.task == id {
+                let _ = tpl.add_partition(t, *p);
+                self.metrics.restore_remaining.with_label_values(&[&r.store]).sub(r.remaining_reported);
+                false
+            } else {
+                true
+            }
+        });
+        if tpl.count() > 0 {
+            self.consumer.incremental_unassign(&tpl)?;
         }
         Ok(())
-    })?;
-    for (store, (entries, next)) in batches {
-        task.restore(&store, &entries, next)?;
     }
-    for (store, _) in store_of_topic.values() {
-        metrics.restore_remaining.with_label_values(&[store]).set(0);
+
+    /// Reads for up to `budget`, applying what it read to `tasks`. Returns the tasks whose
+    /// stores have all reached their targets.
+    pub fn poll(&mut self, tasks: &mut BTreeMap<TaskId, Task>, budget: Duration) -> Result<Vec<TaskId>, RuntimeError> {
+        if self.restoring.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deadline = Instant::now() + budget;
+        loop {
+            match self.consumer.poll(Duration::from_millis(10)) {
+                Some(Ok(m)) => {
+                    if let Some(r) = self.restoring.get_mut(&(m.topic().to_string(), m.partition())) {
+                        if let Some(key) = m.key() {
+                            r.batch.push((key.to_vec(), m.payload().map(|v| v.to_vec())));
+                        }
+                        r.next = m.offset() + 1;
+                        if r.batch.len() >= RESTORE_BATCH {
+                            apply(r, tasks, &self.metrics)?;
+                        }
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) | None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "restore consumer error");
+                    break;
+                }
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        self.finish(tasks)
     }
-    tracing::info!(task = %task.id(), elapsed_ms = started.elapsed().as_millis() as u64, orphan_keys = orphans.values().map(Vec::len).sum::<usize>(), "task restored");
-    Ok(orphans)
+
+    /// Applies what was read, retires partitions that reached their targets and reports tasks
+    /// with nothing left.
+    fn finish(&mut self, tasks: &mut BTreeMap<TaskId, Task>) -> Result<Vec<TaskId>, RuntimeError> {
+        let pos = positions(&self.consumer)?;
+        let mut done = TopicPartitionList::new();
+        for ((topic, p), r) in self.restoring.iter_mut() {
+            if let Some(&position) = pos.get(&(topic.clone(), *p)) {
+                r.next = r.next.max(position);
+            }
+            apply(r, tasks, &self.metrics)?;
+            if r.next >= r.target {
+                done.add_partition(topic, *p);
+            }
+        }
+        if self.last_report.elapsed() >= Duration::from_secs(5) {
+            for ((topic, p), r) in &self.restoring {
+                tracing::info!(task = %r.task, store = %r.store, %topic, partition = p, remaining = r.target - r.next, "restoring");
+            }
+            self.last_report = Instant::now();
+        }
+        if done.count() == 0 {
+            return Ok(Vec::new());
+        }
+        self.consumer.incremental_unassign(&done)?;
+        let mut finished_tasks: Vec<TaskId> = Vec::new();
+        for e in done.elements() {
+            if let Some(r) = self.restoring.remove(&(e.topic().to_string(), e.partition())) {
+                finished_tasks.push(r.task);
+            }
+        }
+        finished_tasks.sort();
+        finished_tasks.dedup();
+        finished_tasks.retain(|id| !self.is_restoring(*id));
+        Ok(finished_tasks)
+    }
+}
+
+/// Writes a partition's read entries to its task's store with the changelog position reached.
+fn apply(r: &mut Restoring, tasks: &mut BTreeMap<TaskId, Task>, metrics: &StreamsMetrics) -> Result<(), RuntimeError> {
+    let Some(task) = tasks.get_mut(&r.task) else { return Ok(()) };
+    let entries = std::mem::take(&mut r.batch);
+    task.restore(&r.store, &entries, r.next)?;
+    let remaining = (r.target - r.next).max(0);
+    metrics.restore_remaining.with_label_values(&[&r.store]).sub(r.remaining_reported - remaining);
+    r.remaining_reported = remaining;
+    Ok(())
 }
 
 /// Fills a global store from all partitions of its topic, then keeps it current until
@@ -175,7 +377,7 @@ pub fn start_global(
         .collect();
     let plan: Vec<(String, i32, i64)> = partitions.iter().map(|p| (topic.to_string(), *p, 0)).collect();
     let mut next_offsets: HashMap<i32, i64> = HashMap::new();
-    consume_to_end(&consumer, &plan, |m| {
+    consume_to_end(config, &consumer, &plan, |m| {
         if let Some(k) = m.key() {
             backend.apply(&[(k.to_vec(), m.payload().map(|v| v.to_vec()))], None)?;
         }
@@ -184,7 +386,8 @@ pub fn start_global(
     })?;
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(next_offsets.get(p).copied().unwrap_or(0)))?;
+        let next = next_offsets.get(p).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        tpl.add_partition_offset(topic, *p, next)?;
     }
     consumer.assign(&tpl)?;
     let topic = topic.to_string();

@@ -14,7 +14,7 @@ use rdkafka::Message;
 use schemas::registry::{SchemaStore, StoreRecord};
 
 use crate::config::StreamsConfig;
-use crate::kafka::{client_config, DeliveryTracker};
+use crate::kafka::{client_config_for, DeliveryTracker, Role};
 use crate::restore::{consume_to_end, restore_consumer};
 use crate::{topics, RuntimeError};
 
@@ -33,7 +33,7 @@ impl KafkaSchemaStore {
     /// `topic` compacted with one partition where the broker allows it.
     pub fn open(config: &StreamsConfig, topic: &str) -> Result<Self, RuntimeError> {
         topics::create_compacted(config, topic, 1)?;
-        let mut pc: ClientConfig = client_config(config);
+        let mut pc: ClientConfig = client_config_for(config, Role::Producer);
         pc.set("enable.idempotence", "true").set("acks", "all");
         let producer = pc.create_with_context(DeliveryTracker::default())?;
         Ok(KafkaSchemaStore { config: config.clone(), topic: topic.to_string(), producer: Mutex::new(producer) })
@@ -50,7 +50,7 @@ impl SchemaStore for KafkaSchemaStore {
             .map_err(|(e, _)| format!("writing to {}: {e}", self.topic))?;
         producer.flush(APPEND_TIMEOUT).map_err(|e| format!("writing to {}: {e}", self.topic))?;
         match producer.context().take_failure() {
-            Some(failure) => Err(failure),
+            Some(failure) => Err(failure.message),
             None => Ok(()),
         }
     }
@@ -59,7 +59,7 @@ impl SchemaStore for KafkaSchemaStore {
         let consumer = restore_consumer(&self.config, "schemas").map_err(|e| e.to_string())?;
         let mut records = Vec::new();
         let mut bad = None;
-        consume_to_end(&consumer, &[(self.topic.clone(), 0, 0)], |m| {
+        consume_to_end(&self.config, &consumer, &[(self.topic.clone(), 0, 0)], |m| {
             match m.payload().map(std::str::from_utf8) {
                 Some(Ok(json)) => match StoreRecord::from_json(json) {
                     Ok(r) => records.push(r),

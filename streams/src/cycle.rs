@@ -212,7 +212,7 @@ impl TaskSet {
 
     /// Whether the open transaction holds anything a commit must make durable.
     pub fn needs_commit(&self) -> bool {
-        self.pending > 0 || self.tasks.values().any(|t| t.has_output())
+        self.pending > 0 || self.tasks.values().any(|t| t.has_uncommitted())
     }
 
     /// Counts records processed outside [`TaskSet::process_task`] (e.g. by a driver loop).

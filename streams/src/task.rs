@@ -186,26 +186,25 @@ impl Task {
         Ok(())
     }
 
-    /// Re-writes `keys` with their committed values (tombstones where absent) at the next
-    /// commit. A recovering task uses it to overwrite changelog records that an unfinished
-    /// attempt left behind, so any later restore ends with the committed values.
-    pub fn rewrite_keys(&mut self, store: &str, keys: impl IntoIterator<Item = Vec<u8>>) -> Result<(), StoreError> {
+    /// Writes every committed entry of `store` to its changelog again at the next commit: the
+    /// changelog was lost (deleted and recreated) while the local store, which holds committed
+    /// data only, survived.
+    pub fn reseed_changelog(&mut self, store: &str) -> Result<(), StoreError> {
         let s = self.core.stores.get_mut(store).ok_or_else(|| StoreError::NotConnected(store.to_string()))?;
-        for k in keys {
-            match s.backend.get(&k)? {
-                Some(v) => s.put(k, v),
-                None => s.delete(k),
-            }
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = s.backend.range(None, None)?.collect::<Result<_, _>>()?;
+        for (k, v) in entries {
+            s.put(k, v);
         }
         Ok(())
     }
 
-    /// Input positions to resume from, as recorded by a commit marker.
-    pub fn set_positions(&mut self, positions: impl IntoIterator<Item = (String, i64)>) {
-        self.positions.extend(positions);
+    /// Drops one store's data and checkpoint (its changelog no longer reaches back to it).
+    pub fn wipe_store(&mut self, store: &str) -> Result<(), StoreError> {
+        let s = self.core.stores.get(store).ok_or_else(|| StoreError::NotConnected(store.to_string()))?;
+        s.backend.wipe()
     }
 
-    /// Wipes unlogged-and-logged stores alike (a checkpoint that cannot be trusted).
+    /// Wipes every store of the task (a checkpoint that cannot be trusted).
     pub fn wipe_stores(&mut self) -> Result<(), StoreError> {
         for s in self.core.stores.values() {
             s.backend.wipe()?;
@@ -245,6 +244,11 @@ impl Task {
                 q.push_back(r);
             }
         }
+    }
+
+    /// Records waiting in the queue of one input topic.
+    pub fn queued(&self, topic: &str) -> usize {
+        self.queues.get(topic).map_or(0, |q| q.len())
     }
 
     pub fn buffered(&self) -> usize {
@@ -398,6 +402,12 @@ impl Task {
 
     pub fn has_output(&self) -> bool {
         !self.core.out.is_empty()
+    }
+
+    /// Whether the task holds work a commit must make durable: outputs not sent yet or store
+    /// writes (e.g. from a punctuation that emitted nothing).
+    pub fn has_uncommitted(&self) -> bool {
+        self.has_output() || self.core.stores.values().any(|s| s.dirty_len() > 0)
     }
 
     /// Drains the write caches into changelog records and collects input positions. The drained

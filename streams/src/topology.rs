@@ -322,6 +322,9 @@ impl Topology {
                 .filter(|(_, ids)| ids.iter().any(|i| nodes.contains(i)))
                 .map(|(s, _)| s.clone())
                 .collect();
+            // Two sinks may write one topic (e.g. notifications from two processors).
+            sink_topics.sort();
+            sink_topics.dedup();
             subtopologies.push(SubTopology { id, source_topics, nodes, stores, sink_topics });
         }
         if subtopologies.iter().all(|s| s.source_topics.is_empty()) {
