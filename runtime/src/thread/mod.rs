@@ -8,6 +8,7 @@
 //! failed; recreate the producer when librdkafka says it is unusable; stop otherwise.
 
 mod log;
+mod purge;
 mod tasks;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use streams::{CycleError, Recovery, TaskId, TaskSet};
 
 pub use log::KafkaLogError;
 use log::{KafkaLog, ThreadProducer};
+use purge::Purger;
 use tasks::{ThreadContext, ThreadState, TopicPartition};
 
 use crate::failpoint::FailPoints;
@@ -116,6 +118,7 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
         backoff: Duration::ZERO,
         last_lag: Instant::now(),
         busy: false,
+        purger: Purger::new(&instance.config, &instance.topology.repartition_topics)?,
     };
     let result = loop {
         if instance.shutdown.load(Ordering::Relaxed) {
@@ -171,6 +174,7 @@ struct Loop {
     last_lag: Instant,
     /// The last iteration processed something: poll without waiting.
     busy: bool,
+    purger: Purger,
 }
 
 impl Loop {
@@ -210,6 +214,7 @@ impl Loop {
             if state.active.commit(&mut log)? {
                 state.instance.metrics.commits.inc();
                 state.instance.metrics.commit_latency.observe(started.elapsed().as_secs_f64());
+                self.purger.after_commit(&state.active);
             }
             self.backoff = Duration::ZERO;
             Ok(())
