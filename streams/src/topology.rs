@@ -12,6 +12,7 @@ use crate::context::ProcessorContext;
 use crate::processor::{ErasedProcessor, ProcessError, Processor, Typed};
 use crate::record::{OutRecord, RawRecord, Record};
 use crate::serde::{Serde, SerdeError};
+use crate::store::query::QueryableStore;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TopologyError {
@@ -55,6 +56,8 @@ pub struct StoreSpec {
     pub(crate) key_serde: Arc<dyn Any + Send + Sync>,
     pub(crate) value_serde: Arc<dyn Any + Send + Sync>,
     pub(crate) type_names: (&'static str, &'static str),
+    /// Set when the store answers the generic interactive-query endpoint (see `store::query`).
+    pub(crate) query: Option<Arc<dyn QueryableStore>>,
 }
 
 impl StoreSpec {
@@ -72,7 +75,19 @@ impl StoreSpec {
             key_serde: Arc::new(k),
             value_serde: Arc::new(v),
             type_names: (std::any::type_name::<K>(), std::any::type_name::<V>()),
+            query: None,
         }
+    }
+
+    /// Marks the store queryable (typed handles do this from their `QuerySpec`).
+    pub fn with_query(mut self, query: Arc<dyn QueryableStore>) -> Self {
+        self.query = Some(query);
+        self
+    }
+
+    /// How the generic query endpoint reads this store, if it is queryable.
+    pub fn query(&self) -> Option<&Arc<dyn QueryableStore>> {
+        self.query.as_ref()
     }
 
     /// Keeps the store local only (rebuilt from nothing if the state directory is lost).
@@ -392,6 +407,11 @@ impl BuiltTopology {
     }
     pub fn subtopology_of_topic(&self, topic: &str) -> Option<usize> {
         self.subtopologies.iter().position(|s| s.source_topics.iter().any(|t| t == topic))
+    }
+    /// Every store marked queryable, global stores included, by name.
+    pub fn queryable_stores(&self) -> Vec<Arc<dyn QueryableStore>> {
+        let globals = self.globals.iter().map(|g| &g.store);
+        self.stores.values().chain(globals).filter_map(|s| s.query.clone()).collect()
     }
     pub fn store_spec(&self, name: &str) -> Option<&StoreSpec> {
         self.stores.get(name).or_else(|| self.globals.iter().find(|g| g.store.name == name).map(|g| &g.store))

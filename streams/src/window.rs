@@ -49,7 +49,7 @@ pub struct Windowed<K> {
 
 /// Composite key: length-prefixed key bytes, then the window start with its sign bit flipped so
 /// byte order equals time order. The prefix keeps `ab` and `abc` apart in range scans.
-fn window_key(key: &[u8], start: i64) -> Vec<u8> {
+pub(crate) fn window_key(key: &[u8], start: i64) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + 12);
     k.extend_from_slice(&(key.len() as u32).to_be_bytes());
     k.extend_from_slice(key);
@@ -57,7 +57,7 @@ fn window_key(key: &[u8], start: i64) -> Vec<u8> {
     k
 }
 
-fn split_window_key(k: &[u8]) -> Option<(&[u8], i64)> {
+pub(crate) fn split_window_key(k: &[u8]) -> Option<(&[u8], i64)> {
     let len = u32::from_be_bytes(k.get(..4)?.try_into().ok()?) as usize;
     let key = k.get(4..4 + len)?;
     let ts: [u8; 8] = k.get(4 + len..12 + len)?.try_into().ok()?;
