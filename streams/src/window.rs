@@ -9,6 +9,9 @@ use crate::record::Record;
 use crate::serde::Serde;
 use crate::store::{prefix_end, CachedStore, StoreError};
 
+pub mod assign;
+pub mod calendar;
+
 /// Window sizes in milliseconds. `advance == size` is tumbling; `advance < size` is hopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeWindows {
