@@ -348,6 +348,8 @@ impl Topology {
                 node_stores[i].push(name.clone());
             }
         }
+        let node_sinks =
+            self.nodes.iter().map(|n| self.sinks.iter().find(|(s, _)| *s == n.name).map(|(_, t)| resolve(t))).collect();
         let nodes = self
             .nodes
             .into_iter()
@@ -363,6 +365,7 @@ impl Topology {
             nodes,
             children,
             node_stores,
+            node_sinks,
             stores: self.stores.into_iter().map(|(s, _)| (s.name.clone(), s)).collect(),
             globals: self.globals,
             subtopologies,
@@ -390,6 +393,8 @@ pub struct BuiltTopology {
     pub(crate) nodes: Vec<Node>,
     pub(crate) children: Vec<Vec<usize>>,
     pub(crate) node_stores: Vec<Vec<String>>,
+    /// The topic each sink node writes (None for other nodes).
+    pub(crate) node_sinks: Vec<Option<String>>,
     pub(crate) stores: BTreeMap<String, StoreSpec>,
     pub globals: Vec<GlobalSpec>,
     pub subtopologies: Vec<SubTopology>,
@@ -420,20 +425,63 @@ impl BuiltTopology {
     pub fn changelog_topics(&self) -> Vec<(String, String)> {
         self.stores.values().filter(|s| s.logged).map(|s| (s.name.clone(), self.changelog_topic(&s.name))).collect()
     }
-    /// A readable description, like Kafka Streams' `Topology#describe`.
+    /// The topology as Kafka Streams' `TopologyDescription` prints it: each sub-topology with
+    /// its sources (and topics), processors (and stores), sinks (and topics), successors
+    /// (`-->`) and predecessors (`<--`); then global stores, repartition and changelog topics.
     pub fn describe(&self) -> String {
-        let mut out = String::new();
+        use std::fmt::Write;
+        let mut out = String::from("Topologies:\n");
         for s in &self.subtopologies {
-            out.push_str(&format!("Sub-topology {}: sources {:?}, stores {:?}\n", s.id, s.source_topics, s.stores));
-            for &i in &s.nodes {
-                let kids: Vec<_> = self.children[i].iter().map(|&c| self.nodes[c].name.as_str()).collect();
-                out.push_str(&format!("  {} -> {:?}\n", self.nodes[i].name, kids));
+            let _ = writeln!(out, "   Sub-topology: {}", s.id);
+            for i in self.describe_order(&s.nodes) {
+                let n = &self.nodes[i];
+                let _ = match (&n.kind, &self.node_sinks[i]) {
+                    (NodeKind::Source { topics, .. }, _) => {
+                        writeln!(out, "    Source: {} (topics: [{}])", n.name, topics.join(", "))
+                    }
+                    (_, Some(topic)) => writeln!(out, "    Sink: {} (topic: {topic})", n.name),
+                    _ => writeln!(out, "    Processor: {} (stores: [{}])", n.name, self.node_stores[i].join(", ")),
+                };
+                let kids: Vec<&str> = self.children[i].iter().map(|&c| self.nodes[c].name.as_str()).collect();
+                if !kids.is_empty() {
+                    let _ = writeln!(out, "      --> {}", kids.join(", "));
+                }
+                if !n.parents.is_empty() {
+                    let _ = writeln!(out, "      <-- {}", n.parents.join(", "));
+                }
             }
+            out.push('\n');
         }
         for g in &self.globals {
-            out.push_str(&format!("Global store {} <- {}\n", g.store.name, g.topic));
+            let _ = writeln!(out, "  Global store: {} (topic: {})", g.store.name, g.topic);
+        }
+        if !self.repartition_topics.is_empty() {
+            let _ = writeln!(out, "  Repartition topics: [{}]", self.repartition_topics.join(", "));
+        }
+        let changelogs: Vec<String> = self.changelog_topics().into_iter().map(|(_, t)| t).collect();
+        if !changelogs.is_empty() {
+            let _ = writeln!(out, "  Changelog topics: [{}]", changelogs.join(", "));
         }
         out
+    }
+
+    /// Sources first, then every node after its parents where the graph allows (breadth first,
+    /// in declaration order), so the description reads from input to output.
+    fn describe_order(&self, nodes: &[usize]) -> Vec<usize> {
+        let mut order: Vec<usize> =
+            nodes.iter().copied().filter(|&i| matches!(self.nodes[i].kind, NodeKind::Source { .. })).collect();
+        let mut seen: BTreeSet<usize> = order.iter().copied().collect();
+        let mut next = 0;
+        while next < order.len() {
+            for &c in &self.children[order[next]] {
+                if seen.insert(c) {
+                    order.push(c);
+                }
+            }
+            next += 1;
+        }
+        order.extend(nodes.iter().copied().filter(|i| !seen.contains(i)));
+        order
     }
 }
 
