@@ -5,6 +5,7 @@
 pub mod context;
 pub mod cycle;
 pub mod driver;
+pub mod dsl;
 pub mod examples;
 pub mod metrics;
 pub mod murmur2;

@@ -142,6 +142,9 @@ impl<K: 'static, V: 'static> KvStoreDef<K, V> {
         self
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
     pub fn query_spec(&self) -> Option<&QuerySpec<K, V>> {
         self.query.as_ref()
     }
@@ -235,6 +238,9 @@ impl<K: 'static, V: 'static> WindowStoreDef<K, V> {
         self.inner.query = Some(query);
         self
     }
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
     pub fn retention_ms(&self) -> i64 {
         self.retention_ms
     }
@@ -314,6 +320,9 @@ impl<K: 'static, V: 'static> SessionStoreDef<K, V> {
     pub const fn queryable(mut self, query: QuerySpec<K, V>) -> Self {
         self.inner.query = Some(query);
         self
+    }
+    pub fn name(&self) -> &str {
+        &self.inner.name
     }
     pub fn retention_ms(&self) -> i64 {
         self.retention_ms
