@@ -21,7 +21,7 @@ use crate::window::assign::WindowAssigner;
 use crate::window::{split_window_key, window_key, Windowed};
 
 use super::graph::Shared;
-use super::index::OperatorIndex;
+use super::index::{OpState, OperatorIndex};
 use super::stream::KStream;
 use super::table::Step;
 use super::Data;
@@ -149,7 +149,7 @@ impl<K: Data, V: Data, A: Data, W: WindowAssigner<K, V>> Processor<K, V> for Win
             ctx.forward(Record { key, value: Some(next), timestamp: r.timestamp, headers: r.headers.clone() })?;
         }
         if clock > state.clock {
-            self.index.save_state(ctx, super::index::OpState { clock, ..state })?;
+            self.index.save_state(ctx, OpState { clock, ..state })?;
             for d in self.index.due(ctx, clock)? {
                 self.index.remove(ctx, d.at, d.tag, &d.id)?;
                 if let Some((kb, start)) = split_window_key(&d.id) {
@@ -162,7 +162,7 @@ impl<K: Data, V: Data, A: Data, W: WindowAssigner<K, V>> Processor<K, V> for Win
     }
 }
 
-/// Sessions of activity per key: records less than `gap` apart belong to one session.
+/// Sessions of activity per key: records at most `gap` apart belong to one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionWindows {
     pub gap: i64,
@@ -170,8 +170,9 @@ pub struct SessionWindows {
 }
 
 impl SessionWindows {
+    /// Records at most `gap_ms` (at least 1) apart belong to one session.
     pub fn with_inactivity_gap(gap_ms: i64) -> Self {
-        SessionWindows { gap: gap_ms.max(0), grace: 0 }
+        SessionWindows { gap: gap_ms.max(1), grace: 0 }
     }
     pub fn grace(mut self, ms: i64) -> Self {
         self.grace = ms.max(0);
@@ -314,10 +315,11 @@ impl<K: Data + PartialEq, V: Data, A: Data> Processor<K, V> for SessionAggregate
             .into_iter()
             .filter(|(s, _)| s.end >= ts.saturating_sub(w.gap))
             .collect();
-        // Late: the record's own session is closed, or it would change a closed one.
+        // Late: the record's own session is closed, or it would change a closed one (which a
+        // suppression downstream may already have emitted). Its time still counts.
         if w.close(ts) <= clock || overlapping.iter().any(|(s, _)| w.close(s.end) <= clock) {
             ctx.count_late();
-            return Ok(());
+            return self.advance(ctx, state, clock);
         }
         let (mut start, mut end, mut agg) = (ts, ts, (self.start)());
         for (s, a) in &overlapping {
@@ -342,14 +344,22 @@ impl<K: Data + PartialEq, V: Data, A: Data> Processor<K, V> for SessionAggregate
             self.index.put(ctx, self.expiry(end), EXPIRE, &self.id(&merged)?, &[])?;
         }
         ctx.forward(Record { key: merged, value: Some(agg), timestamp: ts, headers: r.headers })?;
-        if clock > state.clock {
-            self.index.save_state(ctx, super::index::OpState { clock, ..state })?;
-            let serde = SessionKeySerde(self.store.key_serde().clone());
-            for d in self.index.due(ctx, clock)? {
-                self.index.remove(ctx, d.at, d.tag, &d.id)?;
-                let s = serde.deserialize(self.store.name(), &d.id)?;
-                ctx.store(&self.store)?.remove(&s)?;
-            }
+        self.advance(ctx, state, clock)
+    }
+}
+
+impl<K: Data + PartialEq, V: Data, A: Data> SessionAggregate<K, V, A> {
+    /// Moves the clock and deletes sessions whose retention has passed.
+    fn advance(&self, ctx: &mut ProcessorContext<'_>, state: OpState, clock: i64) -> Result<(), ProcessError> {
+        if clock <= state.clock {
+            return Ok(());
+        }
+        self.index.save_state(ctx, OpState { clock, ..state })?;
+        let serde = SessionKeySerde(self.store.key_serde().clone());
+        for d in self.index.due(ctx, clock)? {
+            self.index.remove(ctx, d.at, d.tag, &d.id)?;
+            let s = serde.deserialize(self.store.name(), &d.id)?;
+            ctx.store(&self.store)?.remove(&s)?;
         }
         Ok(())
     }
@@ -446,7 +456,7 @@ impl<K: Data, A: Data> Processor<Windowed<K>, Option<A>> for Suppress<K, A> {
             None => self.index.remove(ctx, due, BUFFERED, &id)?,
         }
         if clock > state.clock {
-            self.index.save_state(ctx, super::index::OpState { clock, ..state })?;
+            self.index.save_state(ctx, OpState { clock, ..state })?;
         }
         let bad = || SerdeError::new("invalid_suppress_entry", "undecodable suppression buffer entry");
         for d in self.index.due(ctx, clock)? {
