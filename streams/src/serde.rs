@@ -111,7 +111,7 @@ impl<T> Default for JsonSerde<T> {
 
 impl<T> Clone for JsonSerde<T> {
     fn clone(&self) -> Self {
-        JsonSerde::new()
+        *self
     }
 }
 

@@ -78,7 +78,7 @@ fn topology(peeked: Arc<AtomicUsize>) -> Arc<BuiltTopology> {
     b.build().unwrap().build("app").unwrap()
 }
 
-type Observed = BTreeMap<&'static str, Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)>>;
+type Observed = BTreeMap<&'static str, Vec<common::RawRec>>;
 
 fn observe(d: &streams::TopologyTestDriver) -> Observed {
     OUTPUTS.iter().map(|t| (*t, raw_sorted(d, t))).collect()

@@ -253,15 +253,16 @@ fn time_windows_match_a_simulation_of_the_window_rules() {
     });
 }
 
+/// Per key: (start, end, sum, last update timestamp) of each session.
+type SimSessions = BTreeMap<String, Vec<(i64, i64, i64, i64)>>;
+
 /// Sessions, simulated: a record joins every session of its key within `gap`; it is late if its
 /// own session or one it would join is closed (last record + gap + grace <= clock). Returns the
 /// sessions and, per partition, the clock of the suppression (which only sees accepted records).
-fn simulate_sessions(
-    records: &[(String, i64, i64)],
-) -> (BTreeMap<String, Vec<(i64, i64, i64, i64)>>, BTreeMap<i32, i64>) {
+fn simulate_sessions(records: &[(String, i64, i64)]) -> (SimSessions, BTreeMap<i32, i64>) {
     let (gap, grace) = GAP;
     let close = |end: i64| end + gap + grace;
-    let mut sessions: BTreeMap<String, Vec<(i64, i64, i64, i64)>> = BTreeMap::new(); // start, end, sum, last ts
+    let mut sessions = SimSessions::new();
     let (mut clocks, mut accepted) = (BTreeMap::new(), BTreeMap::new());
     for (k, v, ts) in records {
         let clock = clocks.entry(partition(k)).or_insert(i64::MIN);

@@ -96,6 +96,10 @@ impl<K, V> Clone for KStream<K, V> {
 }
 
 type Pred<K, V> = Arc<dyn Fn(&K, &V) -> bool + Send + Sync>;
+/// A split's branches as they are added: the branch node and its predicate (None: default).
+type Branches<K, V> = Rc<RefCell<Vec<(usize, Option<Pred<K, V>>)>>>;
+/// A splitter's routes: branch node name and predicate.
+type Routes<K, V> = Arc<Vec<(String, Option<Pred<K, V>>)>>;
 
 impl<K: Data, V: Data> KStream<K, V> {
     pub(crate) fn new(graph: Shared, node: usize, key_changed: bool) -> Self {
@@ -229,7 +233,7 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// Splits the stream by predicates (Kafka Streams' `split().branch(..)`): each record goes
     /// to the first branch whose predicate accepts it, or to the default branch.
     pub fn split(&self, name: &str) -> Split<K, V> {
-        let branches: Rc<RefCell<Vec<(usize, Option<Pred<K, V>>)>>> = Rc::default();
+        let branches: Branches<K, V> = Rc::default();
         let list = branches.clone();
         let node = self.graph.borrow_mut().add(
             name.to_string(),
@@ -330,7 +334,7 @@ pub(crate) fn repartition_node<K: Data, V: Data>(
 pub struct Split<K, V> {
     stream: KStream<K, V>,
     name: String,
-    branches: Rc<RefCell<Vec<(usize, Option<Pred<K, V>>)>>>,
+    branches: Branches<K, V>,
 }
 
 impl<K: Data, V: Data> Split<K, V> {
@@ -363,7 +367,7 @@ impl<K: Data, V: Data> Split<K, V> {
 
 /// Forwards each record to the first branch whose predicate accepts it.
 struct Splitter<K, V> {
-    routes: Arc<Vec<(String, Option<Pred<K, V>>)>>,
+    routes: Routes<K, V>,
 }
 
 impl<K: Data, V: Data> Processor<K, V> for Splitter<K, V> {

@@ -17,6 +17,30 @@
 //! - the query service encodes keys with it: `BALANCES.encode_key(&id)` instead of
 //!   re-deriving the byte layout by hand.
 //!
+//! The handle's types are the view's, checked by the compiler:
+//!
+//! ```
+//! # use streams::store::typed::KvStoreDef;
+//! # use streams::{I64Serde, KeyValueStore, ProcessError, ProcessorContext, StringSerde};
+//! # const BALANCES: KvStoreDef<String, i64> = KvStoreDef::new("balances", &StringSerde, &I64Serde);
+//! fn deposit(ctx: &mut ProcessorContext<'_>, account: &String, cents: i64) -> Result<(), ProcessError> {
+//!     let mut balances: KeyValueStore<'_, String, i64> = ctx.store(&BALANCES)?;
+//!     let next = balances.get(account)?.unwrap_or(0) + cents;
+//!     Ok(balances.put(account, &next)?)
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use streams::store::typed::KvStoreDef;
+//! # use streams::{I64Serde, KeyValueStore, ProcessError, ProcessorContext, StringSerde};
+//! # const BALANCES: KvStoreDef<String, i64> = KvStoreDef::new("balances", &StringSerde, &I64Serde);
+//! fn deposit(ctx: &mut ProcessorContext<'_>, account: &String, cents: i64) -> Result<(), ProcessError> {
+//!     // The handle holds i64 values: asking for strings does not compile.
+//!     let mut balances: KeyValueStore<'_, String, String> = ctx.store(&BALANCES)?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! Serdes are `&'static` references for serdes that can be built in a constant (every
 //! zero-sized serde, `JsonSerde::new()`), or shared `Arc`s for serdes built at run time (a
 //! registry-backed Avro serde): [`KvStoreDef::with_serdes`]. The handle never holds the store

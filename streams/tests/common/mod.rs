@@ -93,7 +93,10 @@ pub fn first_difference<T: Debug>(a: &T, b: &T) -> String {
 
 /// Committed records of `topic` as (key, value, timestamp), sorted: what a consumer reads,
 /// independent of how tasks interleaved.
-pub fn raw_sorted(d: &TopologyTestDriver, topic: &str) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)> {
+/// A committed record's key, value and timestamp.
+pub type RawRec = (Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
+pub fn raw_sorted(d: &TopologyTestDriver, topic: &str) -> Vec<RawRec> {
     let mut v: Vec<_> = d.read_raw(topic).into_iter().map(|r| (r.key, r.value, r.timestamp)).collect();
     v.sort();
     v
