@@ -413,10 +413,19 @@ impl BuiltTopology {
     pub fn subtopology_of_topic(&self, topic: &str) -> Option<usize> {
         self.subtopologies.iter().position(|s| s.source_topics.iter().any(|t| t == topic))
     }
-    /// Every store marked queryable, global stores included, by name.
+    /// How the generic query endpoint reads each store, global stores included: typed (owner
+    /// rule, JSON renderers) where the store's handle has a `QuerySpec`, for administrators
+    /// only and from raw bytes otherwise.
     pub fn queryable_stores(&self) -> Vec<Arc<dyn QueryableStore>> {
         let globals = self.globals.iter().map(|g| &g.store);
-        self.stores.values().chain(globals).filter_map(|s| s.query.clone()).collect()
+        self.stores
+            .values()
+            .chain(globals)
+            .map(|s| match &s.query {
+                Some(q) => q.clone(),
+                None => Arc::new(crate::store::query::RawStore { name: s.name.clone() }) as Arc<dyn QueryableStore>,
+            })
+            .collect()
     }
     pub fn store_spec(&self, name: &str) -> Option<&StoreSpec> {
         self.stores.get(name).or_else(|| self.globals.iter().find(|g| g.store.name == name).map(|g| &g.store))

@@ -269,9 +269,16 @@ impl<K, V, A, I, F> WindowedAggregate<K, V, A, I, F> {
 /// so a range scan returns windows in closing order, then the JSON of the window.
 pub struct OpenWindowSerde<K>(PhantomData<fn() -> K>);
 
+impl<K> OpenWindowSerde<K> {
+    /// `const`, so an index store can be declared as a typed handle constant.
+    pub const fn new() -> Self {
+        OpenWindowSerde(PhantomData)
+    }
+}
+
 impl<K> Default for OpenWindowSerde<K> {
     fn default() -> Self {
-        OpenWindowSerde(PhantomData)
+        OpenWindowSerde::new()
     }
 }
 

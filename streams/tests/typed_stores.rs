@@ -166,7 +166,7 @@ fn queryable_stores_answer_lookups_and_scans_under_the_owner_rule() {
     let stores = topo.queryable_stores();
     let mut names: Vec<&str> = stores.iter().map(|s| s.name()).collect();
     names.sort();
-    assert_eq!(names, ["balances", "by-user", "hourly"]);
+    assert_eq!(names, ["balances", "by-user", "hourly", "rates"]);
     let store = |n: &str| stores.iter().find(|s| s.name() == n).unwrap().clone();
 
     // Point lookups on balances: admin, the owner, another user.
@@ -227,6 +227,17 @@ fn queryable_stores_answer_lookups_and_scans_under_the_owner_rule() {
     assert_eq!(windows.iter().map(|e| (e.start.unwrap(), e.value.as_i64().unwrap())).collect::<Vec<_>>(), expected);
     assert!(matches!(
         run_query(hourly.as_ref(), &bytes, Caller::User("user-0"), Selector::Key("acc-3"), 10),
+        Err(QueryError::Forbidden(_))
+    ));
+
+    // A store without a QuerySpec (here the global rates) still answers administrators, raw.
+    let rates = store("rates");
+    let raw = MemoryBackend::default();
+    raw.apply(&[(b"EUR".to_vec(), Some(110i64.to_be_bytes().to_vec()))], None).unwrap();
+    let got = run_query(rates.as_ref(), &raw, Caller::Admin, Selector::Key("EUR"), 1).unwrap();
+    assert_eq!((got[0].key.clone(), got[0].value.clone()), (json!("EUR"), json!("000000000000006e")));
+    assert!(matches!(
+        run_query(rates.as_ref(), &raw, Caller::User("u"), Selector::Key("EUR"), 1),
         Err(QueryError::Forbidden(_))
     ));
 }

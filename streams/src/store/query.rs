@@ -8,6 +8,8 @@
 //! module gives it the store-independent pieces: [`QueryableStore`] (the erased spec a
 //! `BuiltTopology` lists for every queryable store) and [`run_query`], which answers a point
 //! lookup or a prefix / range scan with a limit from committed bytes, enforcing the owner rule.
+//! A store whose handle has no `QuerySpec` still answers administrators, through [`RawStore`]:
+//! keys are read as UTF-8 text and values shown as JSON when they are JSON, else as text or hex.
 
 use serde_json::Value;
 
@@ -430,5 +432,59 @@ impl<K: 'static, V: 'static> QueryableStore for QueryableSession<K, V> {
         let w: Windowed<K> = SessionKeySerde(self.key.clone()).deserialize(&self.name, key).map_err(bad_key)?;
         let v = self.value.deserialize(&self.name, value).map_err(|e| store_err(&self.name, e))?;
         Ok(t.entry(w.key, v, Some(w.start), Some(w.end)))
+    }
+}
+
+/// Any store, for administrators: what `BuiltTopology::queryable_stores` lists for stores
+/// declared without a `QuerySpec`. Key texts are the keys' UTF-8 bytes (every finstream key is a
+/// string); values render as the JSON they hold, else as text, else as hex.
+pub(crate) struct RawStore {
+    pub name: String,
+}
+
+fn raw_json(bytes: &[u8]) -> Value {
+    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+        return v;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(char::is_control) => Value::String(s.to_string()),
+        _ => Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect()),
+    }
+}
+
+impl QueryableStore for RawStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn layout(&self) -> Layout {
+        Layout::KeyValue
+    }
+    fn access(&self) -> Access {
+        Access::AdminOnly
+    }
+    fn everywhere(&self) -> bool {
+        false
+    }
+    fn routing_key(&self, selector: Selector<'_>) -> Result<Option<Vec<u8>>, QueryError> {
+        Ok(match selector {
+            Selector::Key(k) => Some(k.as_bytes().to_vec()),
+            _ => None,
+        })
+    }
+    fn byte_range(&self, selector: Selector<'_>) -> Result<(Vec<u8>, Option<Vec<u8>>), QueryError> {
+        Ok(match selector {
+            Selector::Key(k) => (k.as_bytes().to_vec(), Some([k.as_bytes(), &[0]].concat())),
+            Selector::Prefix(p) => (p.as_bytes().to_vec(), prefix_end(p.as_bytes())),
+            Selector::Range { from, to } => {
+                (from.unwrap_or_default().as_bytes().to_vec(), to.map(|t| t.as_bytes().to_vec()))
+            }
+        })
+    }
+    fn render(&self, key: &[u8], value: &[u8]) -> Result<QueryEntry, QueryError> {
+        let key = match std::str::from_utf8(key) {
+            Ok(k) => Value::String(k.to_string()),
+            Err(_) => raw_json(key),
+        };
+        Ok(QueryEntry { key, start: None, end: None, value: raw_json(value), owner: None })
     }
 }
