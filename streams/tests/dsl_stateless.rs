@@ -49,6 +49,14 @@ impl Processor<String, Payment> for TagPartition {
     }
 }
 
+struct TagPartitionStr;
+
+impl Processor<String, String> for TagPartitionStr {
+    fn process(&mut self, r: Record<String, String>, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
+        ctx.forward(r)
+    }
+}
+
 fn topology(peeked: Arc<AtomicUsize>) -> Arc<BuiltTopology> {
     let b = StreamsBuilder::new();
     let s = b.stream("payments", Consumed::with(StringSerde, JsonSerde::<Payment>::new()));
@@ -175,6 +183,28 @@ fn duplicate_names_and_streams_of_another_builder_fail_the_build() {
     s.split("x");
     s.split("x");
     assert_eq!(b.build().err(), Some(DslError::Topology(TopologyError::Duplicate("x".into()))));
+
+    // One handle materialized twice would share state between two aggregations.
+    const C: streams::KvStoreDef<String, i64> = streams::KvStoreDef::new("c", &StringSerde, &I64Serde);
+    let b = StreamsBuilder::new();
+    let g = b.stream("in", Consumed::with(StringSerde, StringSerde)).group_by_key(streams::dsl::Grouped::with(
+        "g",
+        StringSerde,
+        StringSerde,
+    ));
+    g.count(&C);
+    g.count(&C);
+    assert_eq!(b.build().err(), Some(DslError::Topology(TopologyError::Duplicate("c".into()))));
+
+    let b = StreamsBuilder::new();
+    b.stream("in", Consumed::with(StringSerde, StringSerde)).process::<String, String, _, _>(
+        "p",
+        || TagPartitionStr,
+        &["nope"],
+    );
+    assert!(
+        matches!(b.build(), Err(DslError::UnknownStore { store, processor }) if store == "nope" && processor == "p")
+    );
 
     let (a, b2) = (StreamsBuilder::new(), StreamsBuilder::new());
     let s1 = a.stream("in", Consumed::with(StringSerde, StringSerde));

@@ -27,6 +27,8 @@ pub enum DslError {
     NeedsRepartition { operator: String },
     #[error("{0}: streams from two different StreamsBuilders cannot be combined")]
     OtherBuilder(String),
+    #[error("processor {processor} uses store {store}, which is not declared (StreamsBuilder::add_store)")]
+    UnknownStore { store: String, processor: String },
 }
 
 /// How a pending node adds itself: it gets its final name, its parents' names and the names of
@@ -115,22 +117,35 @@ impl Graph {
         &self.nodes[node].name
     }
 
-    /// Declares a store once; later declarations of the same name only connect `nodes`.
+    /// Declares a store used by `nodes`. A name declared twice is an error: two operators
+    /// materializing into one handle would silently share (and corrupt) each other's state.
     pub fn store(&mut self, spec: StoreSpec, nodes: &[usize]) {
-        match self.stores.iter_mut().find(|s| s.spec.name == spec.name) {
-            Some(s) => s.nodes.extend_from_slice(nodes),
-            None => self.stores.push(PendingStore { spec, nodes: nodes.to_vec() }),
+        let taken = self.stores.iter().any(|s| s.spec.name == spec.name)
+            || self.globals.iter().any(|(g, _)| g.name == spec.name);
+        if taken {
+            self.error(DslError::Topology(TopologyError::Duplicate(spec.name)));
+            return;
         }
+        self.stores.push(PendingStore { spec, nodes: nodes.to_vec() });
     }
 
-    /// Connects an already declared store (a table's) to one more processor.
+    /// Connects an already declared store (a table's, or one from `add_store`) to one more
+    /// processor. Global stores need no connection: every processor may read them.
     pub fn connect(&mut self, store: &str, node: usize) {
         if let Some(s) = self.stores.iter_mut().find(|s| s.spec.name == store) {
             s.nodes.push(node);
+        } else if !self.globals.iter().any(|(g, _)| g.name == store) {
+            let processor = self.nodes[node].name.clone();
+            self.error(DslError::UnknownStore { store: store.to_string(), processor });
         }
     }
 
     pub fn global(&mut self, spec: StoreSpec, topic: &str) {
+        if self.stores.iter().any(|s| s.spec.name == spec.name) || self.globals.iter().any(|(g, _)| g.name == spec.name)
+        {
+            self.error(DslError::Topology(TopologyError::Duplicate(spec.name)));
+            return;
+        }
         self.globals.push((spec, topic.to_string()));
     }
 
