@@ -96,11 +96,26 @@ impl Serde<i64> for I64Serde {
 /// application and readability of changelog topics helps when debugging.
 pub struct JsonSerde<T>(PhantomData<fn() -> T>);
 
-impl<T> Default for JsonSerde<T> {
-    fn default() -> Self {
+impl<T> JsonSerde<T> {
+    /// `const`, so typed store handles can be declared as constants (`&JsonSerde::new()`).
+    pub const fn new() -> Self {
         JsonSerde(PhantomData)
     }
 }
+
+impl<T> Default for JsonSerde<T> {
+    fn default() -> Self {
+        JsonSerde::new()
+    }
+}
+
+impl<T> Clone for JsonSerde<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for JsonSerde<T> {}
 
 impl<T> Serde<T> for JsonSerde<T>
 where

@@ -14,6 +14,9 @@ use std::sync::{Arc, RwLock};
 
 use crate::serde::{Serde, SerdeError};
 
+pub mod query;
+pub mod typed;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store backend failed: {0}")]

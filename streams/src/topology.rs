@@ -12,6 +12,7 @@ use crate::context::ProcessorContext;
 use crate::processor::{ErasedProcessor, ProcessError, Processor, Typed};
 use crate::record::{OutRecord, RawRecord, Record};
 use crate::serde::{Serde, SerdeError};
+use crate::store::query::QueryableStore;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TopologyError {
@@ -55,6 +56,8 @@ pub struct StoreSpec {
     pub(crate) key_serde: Arc<dyn Any + Send + Sync>,
     pub(crate) value_serde: Arc<dyn Any + Send + Sync>,
     pub(crate) type_names: (&'static str, &'static str),
+    /// Set when the store answers the generic interactive-query endpoint (see `store::query`).
+    pub(crate) query: Option<Arc<dyn QueryableStore>>,
 }
 
 impl StoreSpec {
@@ -72,7 +75,19 @@ impl StoreSpec {
             key_serde: Arc::new(k),
             value_serde: Arc::new(v),
             type_names: (std::any::type_name::<K>(), std::any::type_name::<V>()),
+            query: None,
         }
+    }
+
+    /// Marks the store queryable (typed handles do this from their `QuerySpec`).
+    pub fn with_query(mut self, query: Arc<dyn QueryableStore>) -> Self {
+        self.query = Some(query);
+        self
+    }
+
+    /// How the generic query endpoint reads this store, if it is queryable.
+    pub fn query(&self) -> Option<&Arc<dyn QueryableStore>> {
+        self.query.as_ref()
     }
 
     /// Keeps the store local only (rebuilt from nothing if the state directory is lost).
@@ -336,6 +351,8 @@ impl Topology {
                 node_stores[i].push(name.clone());
             }
         }
+        let node_sinks =
+            self.nodes.iter().map(|n| self.sinks.iter().find(|(s, _)| *s == n.name).map(|(_, t)| resolve(t))).collect();
         let nodes = self
             .nodes
             .into_iter()
@@ -351,6 +368,7 @@ impl Topology {
             nodes,
             children,
             node_stores,
+            node_sinks,
             stores: self.stores.into_iter().map(|(s, _)| (s.name.clone(), s)).collect(),
             globals: self.globals,
             subtopologies,
@@ -378,6 +396,8 @@ pub struct BuiltTopology {
     pub(crate) nodes: Vec<Node>,
     pub(crate) children: Vec<Vec<usize>>,
     pub(crate) node_stores: Vec<Vec<String>>,
+    /// The topic each sink node writes (None for other nodes).
+    pub(crate) node_sinks: Vec<Option<String>>,
     pub(crate) stores: BTreeMap<String, StoreSpec>,
     pub globals: Vec<GlobalSpec>,
     pub subtopologies: Vec<SubTopology>,
@@ -396,6 +416,20 @@ impl BuiltTopology {
     pub fn subtopology_of_topic(&self, topic: &str) -> Option<usize> {
         self.subtopologies.iter().position(|s| s.source_topics.iter().any(|t| t == topic))
     }
+    /// How the generic query endpoint reads each store, global stores included: typed (owner
+    /// rule, JSON renderers) where the store's handle has a `QuerySpec`, for administrators
+    /// only and from raw bytes otherwise.
+    pub fn queryable_stores(&self) -> Vec<Arc<dyn QueryableStore>> {
+        let globals = self.globals.iter().map(|g| &g.store);
+        self.stores
+            .values()
+            .chain(globals)
+            .map(|s| match &s.query {
+                Some(q) => q.clone(),
+                None => Arc::new(crate::store::query::RawStore { name: s.name.clone() }) as Arc<dyn QueryableStore>,
+            })
+            .collect()
+    }
     pub fn store_spec(&self, name: &str) -> Option<&StoreSpec> {
         self.stores.get(name).or_else(|| self.globals.iter().find(|g| g.store.name == name).map(|g| &g.store))
     }
@@ -403,20 +437,63 @@ impl BuiltTopology {
     pub fn changelog_topics(&self) -> Vec<(String, String)> {
         self.stores.values().filter(|s| s.logged).map(|s| (s.name.clone(), self.changelog_topic(&s.name))).collect()
     }
-    /// A readable description, like Kafka Streams' `Topology#describe`.
+    /// The topology as Kafka Streams' `TopologyDescription` prints it: each sub-topology with
+    /// its sources (and topics), processors (and stores), sinks (and topics), successors
+    /// (`-->`) and predecessors (`<--`); then global stores, repartition and changelog topics.
     pub fn describe(&self) -> String {
-        let mut out = String::new();
+        use std::fmt::Write;
+        let mut out = String::from("Topologies:\n");
         for s in &self.subtopologies {
-            out.push_str(&format!("Sub-topology {}: sources {:?}, stores {:?}\n", s.id, s.source_topics, s.stores));
-            for &i in &s.nodes {
-                let kids: Vec<_> = self.children[i].iter().map(|&c| self.nodes[c].name.as_str()).collect();
-                out.push_str(&format!("  {} -> {:?}\n", self.nodes[i].name, kids));
+            let _ = writeln!(out, "   Sub-topology: {}", s.id);
+            for i in self.describe_order(&s.nodes) {
+                let n = &self.nodes[i];
+                let _ = match (&n.kind, &self.node_sinks[i]) {
+                    (NodeKind::Source { topics, .. }, _) => {
+                        writeln!(out, "    Source: {} (topics: [{}])", n.name, topics.join(", "))
+                    }
+                    (_, Some(topic)) => writeln!(out, "    Sink: {} (topic: {topic})", n.name),
+                    _ => writeln!(out, "    Processor: {} (stores: [{}])", n.name, self.node_stores[i].join(", ")),
+                };
+                let kids: Vec<&str> = self.children[i].iter().map(|&c| self.nodes[c].name.as_str()).collect();
+                if !kids.is_empty() {
+                    let _ = writeln!(out, "      --> {}", kids.join(", "));
+                }
+                if !n.parents.is_empty() {
+                    let _ = writeln!(out, "      <-- {}", n.parents.join(", "));
+                }
             }
+            out.push('\n');
         }
         for g in &self.globals {
-            out.push_str(&format!("Global store {} <- {}\n", g.store.name, g.topic));
+            let _ = writeln!(out, "  Global store: {} (topic: {})", g.store.name, g.topic);
+        }
+        if !self.repartition_topics.is_empty() {
+            let _ = writeln!(out, "  Repartition topics: [{}]", self.repartition_topics.join(", "));
+        }
+        let changelogs: Vec<String> = self.changelog_topics().into_iter().map(|(_, t)| t).collect();
+        if !changelogs.is_empty() {
+            let _ = writeln!(out, "  Changelog topics: [{}]", changelogs.join(", "));
         }
         out
+    }
+
+    /// Sources first, then every node after its parents where the graph allows (breadth first,
+    /// in declaration order), so the description reads from input to output.
+    fn describe_order(&self, nodes: &[usize]) -> Vec<usize> {
+        let mut order: Vec<usize> =
+            nodes.iter().copied().filter(|&i| matches!(self.nodes[i].kind, NodeKind::Source { .. })).collect();
+        let mut seen: BTreeSet<usize> = order.iter().copied().collect();
+        let mut next = 0;
+        while next < order.len() {
+            for &c in &self.children[order[next]] {
+                if seen.insert(c) {
+                    order.push(c);
+                }
+            }
+            next += 1;
+        }
+        order.extend(nodes.iter().copied().filter(|i| !seen.contains(i)));
+        order
     }
 }
 

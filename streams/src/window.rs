@@ -9,6 +9,9 @@ use crate::record::Record;
 use crate::serde::Serde;
 use crate::store::{prefix_end, CachedStore, StoreError};
 
+pub mod assign;
+pub mod calendar;
+
 /// Window sizes in milliseconds. `advance == size` is tumbling; `advance < size` is hopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeWindows {
@@ -49,7 +52,7 @@ pub struct Windowed<K> {
 
 /// Composite key: length-prefixed key bytes, then the window start with its sign bit flipped so
 /// byte order equals time order. The prefix keeps `ab` and `abc` apart in range scans.
-fn window_key(key: &[u8], start: i64) -> Vec<u8> {
+pub(crate) fn window_key(key: &[u8], start: i64) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + 12);
     k.extend_from_slice(&(key.len() as u32).to_be_bytes());
     k.extend_from_slice(key);
@@ -57,7 +60,7 @@ fn window_key(key: &[u8], start: i64) -> Vec<u8> {
     k
 }
 
-fn split_window_key(k: &[u8]) -> Option<(&[u8], i64)> {
+pub(crate) fn split_window_key(k: &[u8]) -> Option<(&[u8], i64)> {
     let len = u32::from_be_bytes(k.get(..4)?.try_into().ok()?) as usize;
     let key = k.get(4..4 + len)?;
     let ts: [u8; 8] = k.get(4 + len..12 + len)?.try_into().ok()?;
@@ -266,9 +269,16 @@ impl<K, V, A, I, F> WindowedAggregate<K, V, A, I, F> {
 /// so a range scan returns windows in closing order, then the JSON of the window.
 pub struct OpenWindowSerde<K>(PhantomData<fn() -> K>);
 
+impl<K> OpenWindowSerde<K> {
+    /// `const`, so an index store can be declared as a typed handle constant.
+    pub const fn new() -> Self {
+        OpenWindowSerde(PhantomData)
+    }
+}
+
 impl<K> Default for OpenWindowSerde<K> {
     fn default() -> Self {
-        OpenWindowSerde(PhantomData)
+        OpenWindowSerde::new()
     }
 }
 
