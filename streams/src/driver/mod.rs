@@ -193,6 +193,10 @@ impl TopologyTestDriver {
         &self.metrics
     }
 
+    pub fn topology(&self) -> &Arc<BuiltTopology> {
+        &self.topology
+    }
+
     /// Creates every task from committed state: stores restored from their changelogs (from
     /// their checkpoints), input from the committed offsets.
     fn start_tasks(&mut self) -> Result<(), DriverError> {
