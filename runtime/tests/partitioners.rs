@@ -14,9 +14,12 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::ClientContext;
 use streams::partitioner::Partitioner;
 
-/// Collects (key, partition) of every delivered record.
+/// A record's key and the partition it was delivered to.
+type Placed = (Vec<u8>, i32);
+
+/// Collects every delivered record's placement.
 #[derive(Clone, Default)]
-struct Deliveries(Arc<Mutex<Vec<(Vec<u8>, i32)>>>);
+struct Deliveries(Arc<Mutex<Vec<Placed>>>);
 
 impl ClientContext for Deliveries {}
 
@@ -36,7 +39,7 @@ fn keys() -> Vec<Vec<u8>> {
 }
 
 /// What librdkafka's `partitioner` chose for each key on a topic with `partitions` partitions.
-fn librdkafka_partitions(setting: &str, partitions: i32) -> Vec<(Vec<u8>, i32)> {
+fn librdkafka_partitions(setting: &str, partitions: i32) -> Vec<Placed> {
     let mock = MockCluster::new(1).expect("mock cluster starts");
     let topic = format!("keys-{setting}-{partitions}");
     mock.create_topic(&topic, partitions, 1).expect("topic created");

@@ -182,7 +182,7 @@ fn assuming_murmur2_for_a_crc32_producer_splits_state() {
 fn mixed_producers_are_re_placed_and_counted() {
     let (records, expected) = input();
     // Every third record comes from a Java service, the rest from Python.
-    let producer = |i: usize, _: &str| if i % 3 == 0 { Partitioner::Murmur2 } else { Partitioner::Crc32 };
+    let producer = |i: usize, _: &str| if i.is_multiple_of(3) { Partitioner::Murmur2 } else { Partitioner::Crc32 };
     let mut want_misplaced: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, (topic, key, _)) in records.iter().enumerate() {
         let p = producer(i, topic);

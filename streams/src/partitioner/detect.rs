@@ -121,8 +121,8 @@ impl PartitionerDetector {
                 continue;
             }
             *e.hits.entry(*pa).or_default() += 1;
-            for b in 0..N {
-                if !hit[b] {
+            for (b, hit_b) in hit.iter().enumerate() {
+                if !hit_b {
                     e.wins[a][b] += 1;
                 }
             }

@@ -139,7 +139,7 @@ impl Task {
         let placement = input.placement.clone().expect("a placed input has a placement topic");
         input.misplaced.inc();
         let count = input.misplaced.get();
-        if count == 1 || count % MISPLACED_WARN_EVERY == 0 {
+        if count == 1 || count.is_multiple_of(MISPLACED_WARN_EVERY) {
             let partitioner = self
                 .core
                 .partitioning
@@ -186,7 +186,7 @@ impl Task {
         let metrics = &self.core.metrics.all;
         // A record re-placed from a user topic is dead-lettered where that topic's are.
         let origin = match raw.headers.get_str(header::PLACEMENT_ORIGIN) {
-            Some(o) if self.core.topology.placement_topics.iter().any(|t| *t == raw.topic) => o.to_string(),
+            Some(o) if self.core.topology.placement_topics.contains(&raw.topic) => o.to_string(),
             _ => raw.topic.clone(),
         };
         match self.config.errors {
