@@ -57,8 +57,10 @@ pub(crate) struct Decoded {
     pub fell_back: bool,
 }
 
-/// Raw bytes of a source topic → typed record with its event time as timestamp.
-pub(crate) type Decoder = Arc<dyn Fn(&RawRecord) -> Result<Decoded, SerdeError> + Send + Sync>;
+/// Raw bytes of a source topic → typed record with its event time as timestamp. The `&str` is
+/// the topic the serdes are told (for a record re-placed through a placement topic, the user
+/// topic it was produced to, so TopicNameStrategy serdes see the producer's topic).
+pub(crate) type Decoder = Arc<dyn Fn(&RawRecord, &str) -> Result<Decoded, SerdeError> + Send + Sync>;
 
 /// Clones a decoded `Record<K, V>` for all children of a source but the last.
 pub(crate) type Cloner = fn(&(dyn Any + Send)) -> Box<dyn Any + Send>;
@@ -68,9 +70,9 @@ where
     K: Send + 'static,
     V: Send + 'static,
 {
-    Arc::new(move |raw: &RawRecord| {
-        let key = key_serde.deserialize(&raw.topic, raw.key.as_deref().unwrap_or_default())?;
-        let value = value_serde.deserialize(&raw.topic, raw.value.as_deref().unwrap_or_default())?;
+    Arc::new(move |raw: &RawRecord, topic: &str| {
+        let key = key_serde.deserialize(topic, raw.key.as_deref().unwrap_or_default())?;
+        let value = value_serde.deserialize(topic, raw.value.as_deref().unwrap_or_default())?;
         let t = time.resolve(&key, &value, raw.timestamp)?;
         let mut rec = Record::new(key, value, t.time);
         rec.headers = raw.headers.clone();

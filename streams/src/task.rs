@@ -220,6 +220,8 @@ impl Task {
     }
 
     /// Resumes with persisted partition times (stream time and watermark follow from them).
+    /// Call it before [`Task::initialize`], so stream-time punctuations are scheduled from the
+    /// restored stream time.
     pub fn restore_clocks(&mut self, clocks: &TaskClocks) {
         for (topic, t) in &clocks.inputs {
             if let Some(i) = self.inputs.index(topic) {

@@ -44,7 +44,11 @@ impl Task {
         let NodeKind::Source { decoder, .. } = &self.core.topology.nodes[input.source].kind else {
             unreachable!("inputs are read by source nodes")
         };
-        match decoder(&raw) {
+        let topic = match (&input.placement, raw.headers.get_str(header::PLACEMENT_ORIGIN)) {
+            (Some(placement), Some(origin)) if *placement == raw.topic => origin,
+            _ => raw.topic.as_str(),
+        };
+        match decoder(&raw, topic) {
             Ok(Decoded { record, time, fell_back }) => {
                 if fell_back {
                     input.fallbacks.inc();
