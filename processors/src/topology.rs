@@ -33,8 +33,8 @@ use schemas::{
 };
 use streams::window::{OpenWindowSerde, UnitSerde};
 use streams::{
-    BytesSerde, JsonSerde, ProcessError, Processor, ProcessorContext, Record, Serde, SerdeError, StoreSpec,
-    StringSerde, Topology, TopologyError, Windowed,
+    BytesSerde, EventTime, JsonSerde, ProcessError, Processor, ProcessorContext, Record, Serde, SerdeError,
+    SourceOptions, StoreSpec, StringSerde, Topology, TopologyError, Windowed,
 };
 
 use crate::analytics::{AnalyticsProcessor, CashFlow, DailySpending};
@@ -262,6 +262,12 @@ fn wrap_goal(r: Record<String, GoalEvent>) -> Option<Record<String, UserInput>> 
     Some(r.with_value(v))
 }
 
+/// A user source keyed by the id its state is kept under (so key-placed), with event time from
+/// the record's own time field (docs/money-rules.md, "Event time and partitioning").
+fn placed<V: Clone + Send + 'static>(time: fn(&V) -> i64) -> SourceOptions<String, V> {
+    SourceOptions::new().event_time(EventTime::extract(move |_: &String, v: &V| Some(time(v)))).key_placed()
+}
+
 fn json<T: serde::Serialize + serde::de::DeserializeOwned + 'static>() -> JsonSerde<T> {
     JsonSerde::default()
 }
@@ -312,7 +318,8 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
 
     // Accounts sub-topology. Children of the source run in this order; the re-keying steps come
     // first so a data error of `balances` (dead-lettered) does not hold back budgets and goals.
-    top.add_source::<String, TransactionEvent>(nodes::TRANSACTIONS_SOURCE, &[&t.transactions], StringSerde, avro_tx)?
+    let tx_time = placed(|t: &TransactionEvent| t.occurred_at.0);
+    top.add_source_with(nodes::TRANSACTIONS_SOURCE, &[&t.transactions], StringSerde, avro_tx, tx_time)?
         .add_processor(nodes::TO_USER, || MapProcessor { f: to_user }, &[nodes::TRANSACTIONS_SOURCE])?
         .add_processor(nodes::TO_CREDIT, || MapProcessor { f: to_credit }, &[nodes::TRANSACTIONS_SOURCE])?
         .add_repartition::<String, TransactionEvent>(
@@ -402,18 +409,20 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         &[nodes::TO_USER],
     )?
     .add_processor(nodes::USER_TRANSACTIONS, || MapProcessor { f: wrap_tx }, &[nodes::TRANSACTIONS_BY_USER])?
-    .add_source::<String, BudgetEvent>(
+    .add_source_with(
         nodes::BUDGETS_SOURCE,
         &[&t.budgets],
         StringSerde,
         AvroSerde::<BudgetEvent>::new(registry.clone()),
+        placed(|b: &BudgetEvent| b.updated_at.0),
     )?
     .add_processor(nodes::BUDGET_EVENTS, || MapProcessor { f: wrap_budget }, &[nodes::BUDGETS_SOURCE])?
-    .add_source::<String, GoalEvent>(
+    .add_source_with(
         nodes::GOALS_SOURCE,
         &[&t.goals],
         StringSerde,
         AvroSerde::<GoalEvent>::new(registry.clone()),
+        placed(|g: &GoalEvent| g.occurred_at.0),
     )?
     .add_processor(nodes::GOAL_EVENTS, || MapProcessor { f: wrap_goal }, &[nodes::GOALS_SOURCE])?
     .add_processor(nodes::USER_FAN_OUT, || FanOut, &[nodes::USER_TRANSACTIONS])?

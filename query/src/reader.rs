@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use runtime::{KafkaStreams, StateHandle, TaskStatus};
-use streams::murmur2::partition_for_key;
+use streams::partitioner::Partitioner;
 use streams::store::{KvBackend, KvPairs, MemoryBackend, StoreError};
 
 use crate::error::ApiError;
@@ -96,9 +96,13 @@ impl StateReader for KafkaStreams {
 }
 
 /// Stores held directly (in memory or RocksDB), every partition local: for handler tests, the
-/// benchmark, and tools that open state offline. Keys route with murmur2 like the engine.
+/// benchmark, and tools that open state offline. Keys route with the application's partitioner
+/// (murmur2 unless [`LocalStores::with_partitioner`] says otherwise), as the engine places them.
 pub struct LocalStores {
     partitions: i32,
+    partitioner: Partitioner,
+    /// Stores whose sub-topology has another partitioner than `partitioner`.
+    store_partitioners: HashMap<String, Partitioner>,
     stores: HashMap<String, Vec<Arc<dyn KvBackend>>>,
     globals: HashMap<String, Arc<dyn KvBackend>>,
     /// Partitions answering "restoring" (to exercise 503s).
@@ -109,6 +113,8 @@ impl LocalStores {
     pub fn new(partitions: i32) -> Self {
         LocalStores {
             partitions: partitions.max(1),
+            partitioner: Partitioner::Murmur2,
+            store_partitioners: HashMap::new(),
             stores: HashMap::new(),
             globals: HashMap::new(),
             restoring: Vec::new(),
@@ -117,6 +123,25 @@ impl LocalStores {
 
     pub fn partitions(&self) -> i32 {
         self.partitions
+    }
+
+    /// Routes keys with `partitioner` (the sub-topologies' decided partitioner, e.g. CRC32 for
+    /// topics written by librdkafka-based producers).
+    pub fn with_partitioner(mut self, partitioner: Partitioner) -> Self {
+        self.partitioner = partitioner;
+        self
+    }
+
+    /// Routes keys of `store` with `partitioner` (its sub-topology's, when sub-topologies differ).
+    pub fn with_store_partitioner(mut self, store: &str, partitioner: Partitioner) -> Self {
+        self.store_partitioners.insert(store.to_string(), partitioner);
+        self
+    }
+
+    /// The partition that owns `routing_key` in `store`.
+    pub fn partition_of(&self, store: &str, routing_key: &[u8]) -> i32 {
+        let partitioner = self.store_partitioners.get(store).copied().unwrap_or(self.partitioner);
+        crate::routing::partition_of(partitioner, routing_key, self.partitions)
     }
 
     /// Uses `backends` (one per partition) for `store`.
@@ -135,7 +160,7 @@ impl LocalStores {
 
     /// Writes `key → value` into the partition of `routing_key`.
     pub fn put(&mut self, store: &str, routing_key: &[u8], key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        let p = partition_for_key(routing_key, self.partitions) as usize;
+        let p = self.partition_of(store, routing_key) as usize;
         self.store(store)[p].apply(&[(key.to_vec(), Some(value.to_vec()))], None)
     }
 
@@ -153,7 +178,7 @@ impl LocalStores {
 
 impl StateReader for LocalStores {
     fn owner(&self, store: &str, routing_key: &[u8]) -> Owner {
-        let p = partition_for_key(routing_key, self.partitions);
+        let p = self.partition_of(store, routing_key);
         if self.restoring.contains(&p) {
             Owner::Unavailable(format!("partition {p} of {store} is restoring; retry shortly"))
         } else {

@@ -1,8 +1,13 @@
 //! Scale-out: a request for a key whose partition another instance owns is forwarded there
 //! (plain HTTP/1.1 to its advertised URL, with the caller's Authorization) and its answer is
-//! returned unchanged. Keys map to partitions with the Java client's murmur2 over the record
-//! key the store's sub-topology is partitioned by, so topics written by any Kafka client and
-//! this routing agree.
+//! returned unchanged.
+//!
+//! The partition that owns a key is `P(key)`, where P is the partitioner of the store's
+//! sub-topology (`streams::partitioner::PartitionPlan`): the partitioner its input topics'
+//! producers use (murmur2 for Java clients, CRC32 for librdkafka-based ones such as Python's
+//! confluent-kafka, ...), applied to the record key the sub-topology is partitioned by. The
+//! engine places keys the same way (key-placed sources re-place records a producer put
+//! elsewhere), so routing and state agree whatever client wrote the topics.
 
 use std::time::Duration;
 
@@ -13,6 +18,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use streams::partitioner::Partitioner;
 
 use crate::error::ApiError;
 use crate::reader::Owner;
@@ -65,6 +72,13 @@ impl Forwarder {
             .insert("x-finstream-served-by", HeaderValue::from_str(base).unwrap_or(HeaderValue::from_static("remote")));
         Ok(out)
     }
+}
+
+/// The partition that owns `routing_key` under the sub-topology's partitioner, out of
+/// `partitions` (its task count). With a `streams::PartitionPlan` at hand, use
+/// `plan.partition_for(subtopology, key)`, which is this with the plan's partitioner and count.
+pub fn partition_of(partitioner: Partitioner, routing_key: &[u8], partitions: i32) -> i32 {
+    partitioner.partition(routing_key, partitions)
 }
 
 /// Where a request for `routing_key` in `store` is answered.

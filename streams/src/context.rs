@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::metrics::TaskMetrics;
+use crate::partitioner::PartitionPlan;
 use crate::processor::{ErasedProcessor, ProcessError, PunctuationType};
 use crate::record::{header, OutRecord, Record, RecordMeta};
 use crate::serde::Serde;
 use crate::store::{CachedStore, KeyValueStore, KvBackend, StoreError};
+use crate::time::Clocks;
 use crate::topology::{resolve_internal, BuiltTopology};
 use crate::window::WindowStore;
 
@@ -48,6 +50,10 @@ pub(crate) struct TaskCore {
     /// The input record being processed; `None` inside punctuations.
     pub meta: Option<RecordMeta>,
     pub stream_time: i64,
+    /// Partition times per input and the watermark (see [`crate::time`]).
+    pub clocks: Clocks,
+    /// Each sub-topology's partitioner, once the runtime (or driver) has decided them.
+    pub partitioning: Option<Arc<PartitionPlan>>,
     pub wall_clock: i64,
     pub schedules: Vec<Schedule>,
     pub metrics: TaskMetrics,
@@ -96,9 +102,21 @@ impl<'a> ProcessorContext<'a> {
     pub fn record_meta(&self) -> Option<&RecordMeta> {
         self.core.meta.as_ref()
     }
-    /// The largest record timestamp this task has processed.
+    /// The largest event time this task has processed, over all its inputs (Kafka Streams'
+    /// stream time; drives stream-time punctuation).
     pub fn stream_time(&self) -> i64 {
         self.core.stream_time
+    }
+    /// The smallest partition time over this task's inputs that have carried a record:
+    /// every input has reached it, so it is the safe horizon for retention and for closing
+    /// windows (see [`crate::time`]); `i64::MIN` before the first record.
+    pub fn watermark(&self) -> i64 {
+        self.core.clocks.watermark
+    }
+    /// Partition time of the current record's input: the largest event time processed from
+    /// that input partition, this record included. `None` in punctuations.
+    pub fn input_time(&self) -> Option<i64> {
+        self.core.clocks.current.and_then(|i| self.core.clocks.input_time(i))
     }
     pub fn wall_clock_time(&self) -> i64 {
         self.core.wall_clock
@@ -194,6 +212,18 @@ impl<'a> ProcessorContext<'a> {
         let id = self.core.output_id();
         out.headers.set(header::OUTPUT_ID, id);
         self.core.out.push(out);
+    }
+
+    /// The partition of `key` in one of the application's own repartition topics, under the
+    /// partitioner of the sub-topology that reads it. `None` for user topics (murmur2 at send,
+    /// as downstream Java consumers expect) and while no plan is set.
+    pub(crate) fn internal_partition(&self, topic: &str, key: &[u8]) -> Option<i32> {
+        let plan = self.core.partitioning.as_ref()?;
+        let topology = &self.core.topology;
+        if !topology.is_internal_topic(topic) {
+            return None;
+        }
+        plan.partition_for(topology.subtopology_of_topic(topic)?, key)
     }
 
     pub(crate) fn resolve_topic(&self, topic: &str) -> String {

@@ -26,6 +26,12 @@ pub struct StreamsMetrics {
     pub events: IntCounterVec,
     pub records_produced: IntCounterVec,
     pub stage_latency: HistogramVec,
+    /// Records on a partition their key does not hash to under the sub-topology's partitioner
+    /// (re-placed through the source's placement topic).
+    pub misplaced_records: IntCounterVec,
+    /// Records whose source takes its own event time but which had none, so the Kafka
+    /// timestamp was used.
+    pub event_time_fallbacks: IntCounterVec,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -149,6 +155,19 @@ impl StreamsMetrics {
                 r,
                 "finstream_records_produced_total",
                 "Records written by sinks, changelogs and dead letters",
+                &["topic"],
+            ),
+            misplaced_records: counter(
+                r,
+                "finstream_misplaced_records_total",
+                "Records on a partition their key does not hash to under the partitioner of the sub-topology \
+                 (a producer with another partitioner); they are re-placed through the placement topic",
+                &["topic"],
+            ),
+            event_time_fallbacks: counter(
+                r,
+                "finstream_event_time_fallbacks_total",
+                "Records without a valid event time of their own that took their Kafka timestamp",
                 &["topic"],
             ),
             stage_latency,

@@ -32,6 +32,9 @@ pub mod header {
     pub const ERROR_PROCESSOR: &str = "finstream.error.processor";
     /// Deterministic id of a derived record (see `TaskCore::output_id`).
     pub const OUTPUT_ID: &str = "finstream.output.id";
+    /// On a record in a placement topic: the user topic it was found on, on a partition its
+    /// key does not belong to.
+    pub const PLACEMENT_ORIGIN: &str = "finstream.placement.topic";
 }
 
 /// A typed record flowing between processors.
@@ -81,8 +84,10 @@ pub struct RawRecord {
 }
 
 /// A serialized record a task wants written. `partition: None` means "partition by key with
-/// murmur2", which is what the Java client's default partitioner does, so every Kafka client
-/// agrees on where a key lives.
+/// murmur2", the Java client's default partitioner, which downstream Java consumers of user
+/// topics expect. Records into the application's own repartition and placement topics carry
+/// their partition, chosen with the reading sub-topology's partitioner
+/// ([`crate::partitioner::PartitionPlan`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutRecord {
     pub topic: String,

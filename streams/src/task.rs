@@ -2,15 +2,19 @@
 //! The Kafka runtime and the in-memory test driver both drive this same type, so what the
 //! driver proves about processors holds in production.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod process;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::context::{GlobalStores, ProcessorContext, TaskCore, TaskId};
+use crate::input::{InputPartition, PartitionGroup};
 use crate::metrics::{StreamsMetrics, TaskMetrics};
+use crate::partitioner::PartitionPlan;
 use crate::processor::{ErasedProcessor, ProcessError, PunctuationType};
-use crate::record::{header, OutRecord, RawRecord, RecordMeta};
+use crate::record::OutRecord;
 use crate::store::{BackendProvider, CachedStore, Entry, StoreError};
+use crate::time::{Clocks, TaskClocks};
 use crate::topology::{BuiltTopology, NodeKind};
 
 /// What happens to a record that cannot be decoded or that a processor rejects as bad data
@@ -77,8 +81,10 @@ pub struct CommitPlan {
 #[derive(Debug, Clone)]
 pub struct TaskConfig {
     pub errors: ErrorHandling,
-    /// How long a task with some empty input partitions waits before processing the others
-    /// out of timestamp order (`max.task.idle.ms`).
+    /// How long a task with an empty input partition waits for data before processing its
+    /// other inputs out of event-time order (`max.task.idle.ms`, KIP-695 semantics: with 0 it
+    /// still waits for records the broker holds but the consumer has not fetched; -1 never
+    /// waits). See [`crate::input`].
     pub max_task_idle_ms: i64,
 }
 
@@ -91,13 +97,12 @@ impl Default for TaskConfig {
 pub struct Task {
     core: TaskCore,
     processors: Vec<Option<Box<dyn ErasedProcessor>>>,
-    queues: BTreeMap<String, VecDeque<RawRecord>>,
+    /// Input partitions with their queues of decoded records (see [`crate::input`]).
+    inputs: PartitionGroup,
     /// Next offset to commit per input topic.
     positions: BTreeMap<String, i64>,
-    source_of_topic: HashMap<String, usize>,
     pending: Vec<(String, Vec<Entry>)>,
     initialized: bool,
-    idle_since: Option<i64>,
     config: TaskConfig,
 }
 
@@ -117,16 +122,17 @@ impl Task {
             let backend = provider.open(&id.to_string(), name)?;
             stores.insert(name.clone(), CachedStore::new(name.clone(), backend, spec.logged));
         }
-        let mut source_of_topic = HashMap::new();
-        let mut queues = BTreeMap::new();
+        let mut inputs = Vec::new();
         for &i in &sub.nodes {
-            if let NodeKind::Source { topics, .. } = &topology.nodes[i].kind {
+            if let NodeKind::Source { topics, placement, .. } = &topology.nodes[i].kind {
                 for t in topics {
-                    source_of_topic.insert(t.clone(), i);
-                    queues.insert(t.clone(), VecDeque::new());
+                    let misplaced = metrics.misplaced_records.with_label_values(&[t]);
+                    let fallbacks = metrics.event_time_fallbacks.with_label_values(&[t]);
+                    inputs.push(InputPartition::new(t.clone(), i, placement.clone(), misplaced, fallbacks));
                 }
             }
         }
+        let inputs = PartitionGroup::new(inputs, config.max_task_idle_ms);
         let names: Vec<String> = topology.nodes.iter().map(|n| n.name.clone()).collect();
         let core = TaskCore {
             topology: topology.clone(),
@@ -136,6 +142,8 @@ impl Task {
             out: Vec::new(),
             meta: None,
             stream_time: i64::MIN,
+            clocks: Clocks::new(inputs.inputs.len()),
+            partitioning: None,
             wall_clock: 0,
             schedules: Vec::new(),
             metrics: TaskMetrics::new(metrics, &names),
@@ -146,12 +154,10 @@ impl Task {
         Ok(Task {
             core,
             processors,
-            queues,
+            inputs,
             positions: BTreeMap::new(),
-            source_of_topic,
             pending: Vec::new(),
             initialized: false,
-            idle_since: None,
             config,
         })
     }
@@ -162,7 +168,67 @@ impl Task {
 
     /// Input topics of this task (each at this task's partition).
     pub fn input_topics(&self) -> impl Iterator<Item = &String> {
-        self.queues.keys()
+        self.inputs.inputs.iter().map(|x| &x.topic)
+    }
+
+    /// Gives the task each sub-topology's partitioner, for its repartition sinks and, for
+    /// key-placed sources, the check that each record is on its key's partition. Set it before
+    /// adding records; without it sinks leave partitioning to murmur2 and nothing is checked.
+    pub fn set_partitioning(&mut self, plan: Arc<PartitionPlan>) {
+        self.core.partitioning = Some(plan);
+    }
+
+    /// The end of input `topic`'s partition as the consumer last saw it: the last stable
+    /// offset under read_committed (the high watermark otherwise). With the fetch position it
+    /// tells whether the broker holds records not fetched yet, which the task waits for rather
+    /// than running ahead on its other inputs (KIP-695).
+    pub fn set_end_offset(&mut self, topic: &str, end: i64) {
+        if let Some(i) = self.inputs.index(topic) {
+            self.inputs.set_end_offset(i, end);
+        }
+    }
+
+    /// The consumer's fetch position on input `topic` (past control records and aborted data,
+    /// which never reach the task). Records added through [`Task::add_records`] advance it too.
+    pub fn set_fetch_position(&mut self, topic: &str, position: i64) {
+        if let Some(i) = self.inputs.index(topic) {
+            self.inputs.set_fetch_position(i, position);
+        }
+    }
+
+    /// Records of `topic` the broker holds beyond what was fetched, as far as the task knows.
+    pub fn unfetched(&self, topic: &str) -> i64 {
+        self.inputs.index(topic).map_or(0, |i| self.inputs.unfetched(i))
+    }
+
+    /// The smallest partition time over the inputs that have carried a record.
+    pub fn watermark(&self) -> i64 {
+        self.core.clocks.watermark
+    }
+
+    /// Partition times per input, to persist with a commit and give back with
+    /// [`Task::restore_clocks`] when the task is recreated.
+    pub fn clocks(&self) -> TaskClocks {
+        let inputs = self
+            .inputs
+            .inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, x)| self.core.clocks.input_time(i).map(|t| (x.topic.clone(), t)))
+            .collect();
+        TaskClocks { inputs }
+    }
+
+    /// Resumes with persisted partition times (stream time and watermark follow from them).
+    /// Call it before [`Task::initialize`], so stream-time punctuations are scheduled from the
+    /// restored stream time.
+    pub fn restore_clocks(&mut self, clocks: &TaskClocks) {
+        for (topic, t) in &clocks.inputs {
+            if let Some(i) = self.inputs.index(topic) {
+                self.core.clocks.restore(i, *t);
+                self.core.stream_time = self.core.stream_time.max(*t);
+            }
+        }
     }
 
     /// (store, changelog topic, offset to restore from) for each logged store.
@@ -236,124 +302,6 @@ impl Task {
 
     pub fn is_initialized(&self) -> bool {
         self.initialized
-    }
-
-    pub fn add_records(&mut self, records: impl IntoIterator<Item = RawRecord>) {
-        for r in records {
-            if let Some(q) = self.queues.get_mut(&r.topic) {
-                q.push_back(r);
-            }
-        }
-    }
-
-    /// Records waiting in the queue of one input topic.
-    pub fn queued(&self, topic: &str) -> usize {
-        self.queues.get(topic).map_or(0, |q| q.len())
-    }
-
-    pub fn buffered(&self) -> usize {
-        self.queues.values().map(|q| q.len()).sum()
-    }
-
-    /// Processes the next record in timestamp order across this task's input partitions.
-    /// Returns false when nothing could be processed now.
-    pub fn process_next(&mut self, now_ms: i64) -> Result<bool, TaskError> {
-        if !self.initialized {
-            return Ok(false);
-        }
-        let all_ready = self.queues.values().all(|q| !q.is_empty());
-        if !all_ready {
-            if self.queues.values().all(|q| q.is_empty()) {
-                self.idle_since = None;
-                return Ok(false);
-            }
-            let since = *self.idle_since.get_or_insert(now_ms);
-            if now_ms - since < self.config.max_task_idle_ms {
-                return Ok(false);
-            }
-        } else {
-            self.idle_since = None;
-        }
-        let topic = self
-            .queues
-            .iter()
-            .filter_map(|(t, q)| q.front().map(|r| (r.timestamp, t)))
-            .min()
-            .map(|(_, t)| t.clone())
-            .expect("a non-empty queue exists");
-        let raw = self.queues.get_mut(&topic).and_then(|q| q.pop_front()).expect("queue has a head");
-        self.process_raw(raw)?;
-        Ok(true)
-    }
-
-    fn process_raw(&mut self, raw: RawRecord) -> Result<(), TaskError> {
-        let started = Instant::now();
-        self.positions.insert(raw.topic.clone(), raw.offset + 1);
-        self.core.stream_time = self.core.stream_time.max(raw.timestamp);
-        self.core.meta = Some(RecordMeta { topic: raw.topic.clone(), partition: raw.partition, offset: raw.offset });
-        self.core.out_seq = 0;
-        let topo = self.core.topology.clone();
-        let src = self.source_of_topic[&raw.topic];
-        let NodeKind::Source { decoder, .. } = &topo.nodes[src].kind else {
-            unreachable!("source_of_topic maps to source nodes")
-        };
-        self.core.metrics.processed(src);
-        let mut result = Ok(());
-        for &child in &topo.children[src] {
-            let record = match decoder(&raw) {
-                Ok(r) => r,
-                Err(e) => {
-                    result = Err(ProcessError::from(e));
-                    break;
-                }
-            };
-            self.core.metrics.forwarded(src);
-            let mut ctx = ProcessorContext { core: &mut self.core, processors: &mut self.processors, node: src };
-            if let Err(e) = ctx.dispatch(child, record) {
-                result = Err(e);
-                break;
-            }
-        }
-        match result {
-            Ok(()) => {}
-            Err(e @ ProcessError::Data { .. }) => self.handle_bad_record(&raw, e)?,
-            Err(source) => return Err(TaskError::Process { task: self.core.id, source }),
-        }
-        self.core.meta = None;
-        self.core.metrics.all.process_latency.observe(started.elapsed().as_secs_f64());
-        self.punctuate_stream_time()
-    }
-
-    fn handle_bad_record(&mut self, raw: &RawRecord, error: ProcessError) -> Result<(), TaskError> {
-        let reason = error.class().to_string();
-        let metrics = &self.core.metrics.all;
-        match self.config.errors {
-            ErrorHandling::Fail => return Err(TaskError::Process { task: self.core.id, source: error }),
-            ErrorHandling::LogAndContinue => {
-                tracing::warn!(task = %self.core.id, topic = %raw.topic, partition = raw.partition, offset = raw.offset, %reason, "skipping bad record");
-                metrics.dead_letters.with_label_values(&[&raw.topic, &reason]).inc();
-            }
-            ErrorHandling::DeadLetter => {
-                let dlq = dead_letter_topic(&raw.topic);
-                metrics.dead_letters.with_label_values(&[&raw.topic, &reason]).inc();
-                let mut headers = raw.headers.clone();
-                headers.set(header::ERROR_CLASS, reason.as_bytes());
-                headers.set(header::ERROR_MESSAGE, error.to_string());
-                headers.set(header::SOURCE_TOPIC, raw.topic.as_bytes());
-                headers.set(header::SOURCE_PARTITION, raw.partition.to_string());
-                headers.set(header::SOURCE_OFFSET, raw.offset.to_string());
-                headers.set(header::OUTPUT_ID, self.core.output_id());
-                self.core.out.push(OutRecord {
-                    topic: dlq,
-                    partition: None,
-                    key: raw.key.clone(),
-                    value: raw.value.clone(),
-                    timestamp: raw.timestamp,
-                    headers,
-                });
-            }
-        }
-        Ok(())
     }
 
     fn run_due(&mut self, kind: PunctuationType, now: i64) -> Result<(), TaskError> {
@@ -474,9 +422,7 @@ impl Task {
         }
         self.pending.clear();
         self.core.out.clear();
-        for q in self.queues.values_mut() {
-            q.clear();
-        }
+        self.inputs.clear();
     }
 
     /// Clean close (revocation, shutdown): calls `close` on every processor.

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::context::ProcessorContext;
 use crate::processor::{ErasedProcessor, ProcessError, Processor, Typed};
-use crate::record::{OutRecord, RawRecord, Record};
-use crate::serde::{Serde, SerdeError};
+use crate::record::{OutRecord, Record};
+use crate::serde::Serde;
+use crate::source::{cloner, decoder, Cloner, Decoder, SourceOptions};
 use crate::store::query::QueryableStore;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -32,12 +33,18 @@ pub enum TopologyError {
 
 type Supplier = Arc<dyn Fn() -> Box<dyn ErasedProcessor> + Send + Sync>;
 
-/// Turns raw bytes from a source topic into a typed `Record<K, V>` behind `dyn Any`.
-pub(crate) type Decoder = Arc<dyn Fn(&RawRecord) -> Result<Box<dyn Any + Send>, SerdeError> + Send + Sync>;
-
 pub(crate) enum NodeKind {
-    Source { topics: Vec<String>, decoder: Decoder },
-    Processor { supplier: Supplier },
+    Source {
+        /// User topics, then (for a key-placed source) its placement topic.
+        topics: Vec<String>,
+        decoder: Decoder,
+        cloner: Cloner,
+        /// `<application.id>-<name>-placement-repartition` for a key-placed source.
+        placement: Option<String>,
+    },
+    Processor {
+        supplier: Supplier,
+    },
 }
 
 pub(crate) struct Node {
@@ -138,7 +145,9 @@ impl Topology {
         Ok(())
     }
 
-    /// Reads `topics`, decoding keys and values with the given serdes.
+    /// Reads `topics`, decoding keys and values with the given serdes; event time is the Kafka
+    /// timestamp. See [`Topology::add_source_with`] for event time from the record itself and
+    /// for key placement.
     pub fn add_source<K, V>(
         &mut self,
         name: &str,
@@ -147,20 +156,45 @@ impl Topology {
         value_serde: impl Serde<V>,
     ) -> Result<&mut Self, TopologyError>
     where
-        K: Send + 'static,
-        V: Send + 'static,
+        K: Clone + Send + 'static,
+        V: Clone + Send + 'static,
+    {
+        self.add_source_with(name, topics, key_serde, value_serde, SourceOptions::default())
+    }
+
+    /// Reads `topics` as declared by `options`: where event time comes from, and whether
+    /// records must be processed by the task their key belongs to (then a placement topic
+    /// `<application.id>-<name>-placement-repartition` is added to the source).
+    ///
+    /// Each record is decoded once, when it is fetched; every child but the last gets a clone.
+    pub fn add_source_with<K, V>(
+        &mut self,
+        name: &str,
+        topics: &[&str],
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+        options: SourceOptions<K, V>,
+    ) -> Result<&mut Self, TopologyError>
+    where
+        K: Clone + Send + 'static,
+        V: Clone + Send + 'static,
     {
         self.check_name(name)?;
-        let decoder: Decoder = Arc::new(move |raw: &RawRecord| {
-            let key = key_serde.deserialize(&raw.topic, raw.key.as_deref().unwrap_or_default())?;
-            let value = value_serde.deserialize(&raw.topic, raw.value.as_deref().unwrap_or_default())?;
-            let mut rec = Record::new(key, value, raw.timestamp);
-            rec.headers = raw.headers.clone();
-            Ok(Box::new(rec) as Box<dyn Any + Send>)
+        let mut topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let placement = options.key_placed.then(|| {
+            let placement_name = format!("{name}-placement");
+            self.repartitions.push(placement_name.clone());
+            repartition_placeholder(&placement_name)
         });
+        topics.extend(placement.clone());
         self.nodes.push(Node {
             name: name.to_string(),
-            kind: NodeKind::Source { topics: topics.iter().map(|t| t.to_string()).collect(), decoder },
+            kind: NodeKind::Source {
+                topics,
+                decoder: decoder(key_serde, value_serde, options.time),
+                cloner: cloner::<K, V>(),
+                placement,
+            },
             parents: Vec::new(),
         });
         Ok(self)
@@ -191,7 +225,9 @@ impl Topology {
         Ok(self)
     }
 
-    /// Writes records from `parents` to `topic`, partitioned by key (murmur2).
+    /// Writes records from `parents` to `topic`, partitioned by key: with murmur2 for user
+    /// topics (what downstream Java consumers expect), with the reading sub-topology's
+    /// partitioner for the application's own repartition topics.
     pub fn add_sink<K, V>(
         &mut self,
         name: &str,
@@ -225,8 +261,8 @@ impl Topology {
         parents: &[&str],
     ) -> Result<&mut Self, TopologyError>
     where
-        K: Send + 'static,
-        V: Send + 'static,
+        K: Clone + Send + 'static,
+        V: Clone + Send + 'static,
     {
         let topic = repartition_placeholder(name);
         self.add_sink::<K, V>(&format!("{name}-sink"), &topic, key_serde.clone(), value_serde.clone(), parents)?;
@@ -353,14 +389,26 @@ impl Topology {
         }
         let node_sinks =
             self.nodes.iter().map(|n| self.sinks.iter().find(|(s, _)| *s == n.name).map(|(_, t)| resolve(t))).collect();
-        let nodes = self
+        let nodes: Vec<Node> = self
             .nodes
             .into_iter()
             .map(|mut n| {
-                if let NodeKind::Source { topics, .. } = &mut n.kind {
+                if let NodeKind::Source { topics, placement, .. } = &mut n.kind {
                     *topics = topics.iter().map(|t| resolve(t)).collect();
+                    *placement = placement.as_deref().map(resolve);
                 }
                 n
+            })
+            .collect();
+        let repartition_topics: Vec<String> =
+            self.repartitions.iter().map(|r| resolve(&repartition_placeholder(r))).collect();
+        let topic_subtopology =
+            subtopologies.iter().flat_map(|s| s.source_topics.iter().map(move |t| (t.clone(), s.id))).collect();
+        let placement_topics = nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Source { placement, .. } => placement.clone(),
+                NodeKind::Processor { .. } => None,
             })
             .collect();
         Ok(Arc::new(BuiltTopology {
@@ -372,7 +420,9 @@ impl Topology {
             stores: self.stores.into_iter().map(|(s, _)| (s.name.clone(), s)).collect(),
             globals: self.globals,
             subtopologies,
-            repartition_topics: self.repartitions.iter().map(|r| resolve(&repartition_placeholder(r))).collect(),
+            repartition_topics,
+            placement_topics,
+            topic_subtopology,
         }))
     }
 }
@@ -401,7 +451,13 @@ pub struct BuiltTopology {
     pub(crate) stores: BTreeMap<String, StoreSpec>,
     pub globals: Vec<GlobalSpec>,
     pub subtopologies: Vec<SubTopology>,
+    /// Topics the application writes and reads back: repartition topics and the placement
+    /// topics of key-placed sources (created with the partition count of the inputs).
     pub repartition_topics: Vec<String>,
+    /// `<application.id>-<source>-placement-repartition` of each key-placed source.
+    pub placement_topics: Vec<String>,
+    /// Source topic → the sub-topology that reads it.
+    topic_subtopology: HashMap<String, usize>,
 }
 
 impl BuiltTopology {
@@ -414,7 +470,38 @@ impl BuiltTopology {
         self.subtopologies.iter().flat_map(|s| s.source_topics.clone()).collect()
     }
     pub fn subtopology_of_topic(&self, topic: &str) -> Option<usize> {
-        self.subtopologies.iter().position(|s| s.source_topics.iter().any(|t| t == topic))
+        self.topic_subtopology.get(topic).copied()
+    }
+    /// The sub-topology whose tasks hold `store`.
+    pub fn subtopology_of_store(&self, store: &str) -> Option<usize> {
+        self.subtopologies.iter().position(|s| s.stores.iter().any(|n| n == store))
+    }
+    /// Whether the application writes `topic` itself (repartition and placement topics).
+    pub fn is_internal_topic(&self, topic: &str) -> bool {
+        self.repartition_topics.iter().any(|t| t == topic)
+    }
+    /// User source topics whose partitioner must be decided: every source topic that is not
+    /// internal, with the sub-topology reading it.
+    pub fn user_source_topics(&self) -> Vec<(String, usize)> {
+        self.subtopologies
+            .iter()
+            .flat_map(|s| s.source_topics.iter().map(move |t| (t.clone(), s.id)))
+            .filter(|(t, _)| !self.is_internal_topic(t))
+            .collect()
+    }
+    /// User topics of key-placed sources: records on them are checked against the
+    /// sub-topology's partitioner (and re-placed through [`BuiltTopology::placement_topics`]).
+    pub fn key_placed_topics(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Source { topics, placement: Some(p), .. } => {
+                    Some(topics.iter().filter(move |t| *t != p).cloned())
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect()
     }
     /// How the generic query endpoint reads each store, global stores included: typed (owner
     /// rule, JSON renderers) where the store's handle has a `QuerySpec`, for administrators
@@ -497,7 +584,8 @@ impl BuiltTopology {
     }
 }
 
-/// Writes typed records to a topic: a processor like any other, so sinks need no special path.
+/// Writes typed records to a topic (its timestamp is the record's, i.e. event time): a
+/// processor like any other, so sinks need no special path.
 /// Created per task from serdes shared by all tasks.
 struct SharedSink<K, V> {
     topic: String,
@@ -510,9 +598,12 @@ impl<K: Send + 'static, V: Send + 'static> Processor<K, V> for SharedSink<K, V> 
         let topic = ctx.resolve_topic(&self.topic);
         let key = self.key_serde.serialize(&topic, &record.key)?;
         let value = self.value_serde.serialize(&topic, &record.value)?;
+        // Into the application's own repartition topics, keys go where the reading
+        // sub-topology's partitioner puts them; `None` (user topics) is murmur2 at send.
+        let partition = ctx.internal_partition(&topic, &key);
         ctx.emit(OutRecord {
             topic,
-            partition: None,
+            partition,
             key: Some(key),
             value: Some(value),
             timestamp: record.timestamp,

@@ -146,6 +146,13 @@ pub enum EmitStrategy {
 ///
 /// For `OnWindowClose` it keeps a second store, `<store>-open`, of windows not yet emitted,
 /// ordered by end time, so closing is a range scan and survives crashes like any state.
+///
+/// Windows close on the task's **watermark** ([`ProcessorContext::watermark`]), not on stream
+/// time: closing cannot be undone, and a task whose inputs are not equally far (a backfill, where
+/// a direct input runs ahead of a repartitioned one) would otherwise close windows that the
+/// slower input's records still belong to and drop them as late. With a single input, or inputs
+/// in step, the two clocks are the same. A window emitted on close stays closed even if the
+/// watermark moves back (an input carrying its first, older record): such records are late.
 pub struct WindowedAggregate<K, V, A, I, F> {
     pub store: String,
     pub windows: TimeWindows,
@@ -180,12 +187,21 @@ where
     }
 
     fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
-        let now = ctx.stream_time();
+        let (watermark, stream_time) = (ctx.watermark(), ctx.stream_time());
         let mut any_open = false;
         for start in self.windows.windows_for(record.timestamp) {
             let end = start + self.windows.size;
-            if end + self.windows.grace <= now {
+            let closes = end + self.windows.grace;
+            if closes <= watermark {
                 continue; // this window closed already
+            }
+            // The watermark only moves back when an input carries its first record; a window it
+            // had closed (only possible if stream time passed its close too) was emitted.
+            if self.emit == EmitStrategy::OnWindowClose
+                && closes <= stream_time
+                && self.emitted(ctx, &record.key, start)?
+            {
+                continue;
             }
             any_open = true;
             let agg = {
@@ -221,23 +237,56 @@ where
                 ctx.forward_to(&late, record)?;
             }
         }
+        // Stream-time punctuation fires when stream time moves; a watermark that moves while
+        // stream time stands (a slower input catching up) is checked here.
+        if self.emit == EmitStrategy::OnWindowClose && ctx.watermark() < ctx.stream_time() {
+            self.close_due(ctx)?;
+        }
         Ok(())
     }
 
     fn punctuate(
         &mut self,
         _kind: PunctuationType,
-        now: i64,
+        _now: i64,
         ctx: &mut ProcessorContext<'_>,
     ) -> Result<(), ProcessError> {
         if self.emit != EmitStrategy::OnWindowClose {
+            return Ok(());
+        }
+        self.close_due(ctx)
+    }
+}
+
+impl<K, V, A, I, F> WindowedAggregate<K, V, A, I, F>
+where
+    K: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: Clone + Send + 'static,
+    A: Clone + Send + 'static,
+{
+    /// Whether window `start` of `key` was emitted on close: it has a value but is no longer
+    /// in the open index.
+    fn emitted(&self, ctx: &mut ProcessorContext<'_>, key: &K, start: i64) -> Result<bool, ProcessError> {
+        let end = start + self.windows.size;
+        if ctx.window_store::<K, A>(&self.store)?.get(key, start)?.is_none() {
+            return Ok(false);
+        }
+        let open = Self::open_store_name(&self.store);
+        let windowed = Windowed { key: key.clone(), start, end };
+        Ok(ctx.kv_store::<(i64, Windowed<K>), ()>(&open)?.get(&(end, windowed))?.is_none())
+    }
+
+    /// Emits and forgets every open window whose end plus grace the watermark has reached.
+    fn close_due(&self, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
+        let now = ctx.watermark();
+        if now == i64::MIN {
             return Ok(());
         }
         let open = Self::open_store_name(&self.store);
         let due: Vec<(i64, Windowed<K>)> = {
             let mut idx = ctx.kv_store::<(i64, Windowed<K>), ()>(&open)?;
             // Keys start with the end time, order-preserving: scan only windows due to close.
-            let upper = (((now - self.windows.grace).saturating_add(1) as u64) ^ (1 << 63)).to_be_bytes();
+            let upper = ((now.saturating_sub(self.windows.grace).saturating_add(1) as u64) ^ (1 << 63)).to_be_bytes();
             idx.range_bytes(None, Some(&upper))?.into_iter().map(|(k, _)| k).collect()
         };
         for (end, w) in due {

@@ -16,6 +16,8 @@ use rust_decimal::Decimal;
 use schemas::registry::{EmbeddedRegistry, SchemaRegistry};
 use schemas::*;
 use serde_json::Value as J;
+use streams::partitioner::Partitioner;
+use streams::store::{KvBackend, MemoryBackend};
 use streams::{DriverConfig, StreamsMetrics, StringSerde, TopologyTestDriver};
 use tower::ServiceExt;
 
@@ -88,6 +90,8 @@ pub struct World {
     pub d: TopologyTestDriver,
     pub registry: Arc<dyn SchemaRegistry>,
     globals: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
+    /// The partitioner of the producers writing the input topics.
+    producer: Partitioner,
 }
 
 impl World {
@@ -96,7 +100,13 @@ impl World {
         let topo = finance_topology(&FinanceConfig::default(), registry.clone()).unwrap().build("finance").unwrap();
         let d = TopologyTestDriver::new(topo, DriverConfig { partitions: 4, commit_every: 5, ..Default::default() })
             .unwrap();
-        World { d, registry, globals: Vec::new() }
+        World { d, registry, globals: Vec::new(), producer: Partitioner::Murmur2 }
+    }
+
+    /// Input written by producers with `partitioner` (e.g. CRC32: Python's confluent-kafka).
+    pub fn with_producer(mut self, partitioner: Partitioner) -> Self {
+        self.producer = partitioner;
+        self
     }
 
     fn encode<T: AvroRecord>(&self, topic: &str, v: &T) -> Vec<u8> {
@@ -125,17 +135,20 @@ impl World {
 
     pub fn tx(&mut self, t: &TransactionEvent) {
         let bytes = self.encode("transactions", t);
-        self.d.append_raw("transactions", Some(t.account_id.as_bytes().to_vec()), Some(bytes), t.occurred_at.0);
+        let key = Some(t.account_id.as_bytes().to_vec());
+        self.d.append_raw_with(self.producer, "transactions", key, Some(bytes), t.occurred_at.0);
     }
 
     pub fn budget(&mut self, b: &BudgetEvent) {
         let bytes = self.encode("budgets", b);
-        self.d.append_raw("budgets", Some(b.user_id.as_bytes().to_vec()), Some(bytes), b.updated_at.0);
+        let key = Some(b.user_id.as_bytes().to_vec());
+        self.d.append_raw_with(self.producer, "budgets", key, Some(bytes), b.updated_at.0);
     }
 
     pub fn goal(&mut self, g: &GoalEvent) {
         let bytes = self.encode("financial-goals", g);
-        self.d.append_raw("financial-goals", Some(g.user_id.as_bytes().to_vec()), Some(bytes), g.occurred_at.0);
+        let key = Some(g.user_id.as_bytes().to_vec());
+        self.d.append_raw_with(self.producer, "financial-goals", key, Some(bytes), g.occurred_at.0);
     }
 
     pub fn run(&mut self) {
@@ -157,6 +170,33 @@ impl World {
                 let routing = routing_key(store, &k);
                 s.put(store, &routing, &k, &v).unwrap();
             }
+        }
+        for (store, k, v) in &self.globals {
+            s.put_global(store, k, v).unwrap();
+        }
+        s
+    }
+
+    /// The committed stores exactly as the engine's tasks hold them (partition p = task p), with
+    /// query routing by each store's sub-topology partitioner from the driver's plan.
+    pub fn task_stores(&self) -> LocalStores {
+        let partitions = self.d.partition_plan().expect("run first").subtopology(0).unwrap().partitions;
+        let mut s = LocalStores::new(partitions);
+        let plan = self.d.partition_plan().unwrap();
+        for store in STORES {
+            let sub = self.d.topology().subtopology_of_store(store).unwrap();
+            let p = plan.subtopology(sub).unwrap().partitioner;
+            s = s.with_store_partitioner(store, p);
+            let backends = (0..partitions)
+                .map(|part| {
+                    let b = MemoryBackend::default();
+                    let entries: Vec<_> =
+                        self.d.store_raw_in(store, part).into_iter().map(|(k, v)| (k, Some(v))).collect();
+                    b.apply(&entries, None).unwrap();
+                    Arc::new(b) as Arc<dyn KvBackend>
+                })
+                .collect();
+            s = s.with_store(store, backends);
         }
         for (store, k, v) in &self.globals {
             s.put_global(store, k, v).unwrap();

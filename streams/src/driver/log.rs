@@ -91,18 +91,42 @@ impl MemLog {
     /// Committed records of one partition from `from`, up to the first open record; returns
     /// them with their offsets and the position after the last one read.
     pub fn read_committed(&self, topic: &str, partition: i32, from: i64) -> (Vec<(i64, &LogRecord)>, i64) {
+        self.read_committed_max(topic, partition, from, usize::MAX)
+    }
+
+    /// As [`MemLog::read_committed`], at most `max` records (a consumer's fetch size). The
+    /// position returned is past any control markers and aborted records that follow the last
+    /// record read, as a consumer's fetch position is.
+    pub fn read_committed_max(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> (Vec<(i64, &LogRecord)>, i64) {
         let Some(log) = self.logs.get(&(topic.to_string(), partition)) else { return (Vec::new(), from) };
         let mut out = Vec::new();
         let mut pos = from.max(0);
         while let Some(r) = log.get(pos as usize) {
             match r.visibility {
                 Visibility::Open => break,
+                Visibility::Committed if out.len() >= max => break,
                 Visibility::Committed => out.push((pos, r)),
                 Visibility::Aborted | Visibility::Control => {}
             }
             pos += 1;
         }
         (out, pos)
+    }
+
+    /// The last stable offset of a partition: the first record of an open transaction, or the
+    /// end of the log. A read_committed consumer's end offset.
+    pub fn stable_end(&self, topic: &str, partition: i32) -> i64 {
+        let key = (topic.to_string(), partition);
+        match self.open.get(&key) {
+            Some(first_open) => *first_open as i64,
+            None => self.logs.get(&key).map_or(0, |l| l.len() as i64),
+        }
     }
 
     /// End offset (the high watermark) of a partition.

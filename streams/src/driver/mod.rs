@@ -12,21 +12,23 @@
 
 mod log;
 
-use std::collections::HashMap;
+mod input;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::context::{GlobalStores, TaskId};
 use crate::cycle::{CycleError, FailPoint, Recovery, TaskSet};
 use crate::metrics::StreamsMetrics;
-use crate::murmur2::partition_for_key;
-use crate::record::{Headers, OutRecord, RawRecord, Record};
+use crate::partitioner::{PartitionPlan, Partitioner, PartitionerDecision, PlanError};
+use crate::record::{OutRecord, Record};
 use crate::serde::Serde;
 use crate::store::{BackendProvider, KvBackend, MemoryBackend, StoreError};
 use crate::task::{Task, TaskConfig, TaskError};
 use crate::topology::BuiltTopology;
 
 pub use log::DriverLogError;
-use log::{MemLog, OutRecordParts, Visibility};
+use log::{MemLog, Visibility};
 
 /// How the driver commits and where it crashes.
 #[derive(Debug, Clone)]
@@ -38,11 +40,25 @@ pub struct DriverConfig {
     /// Crash after these many processed records in total, in increasing order.
     pub crashes: Vec<(usize, Crash)>,
     pub task: TaskConfig,
+    /// Records fetched per input partition per round (a consumer's fetch size): with a small
+    /// value a task's inputs arrive in slices, as in a backfill, and the task's wait for
+    /// records the broker holds but it has not fetched (KIP-695) shows. Default: all there is.
+    pub fetch_max_records: usize,
+    /// Partitioners configured per user source topic; the others are detected from the input
+    /// appended before the first `run`, as the runtime does at start (see [`crate::partitioner`]).
+    pub partitioners: BTreeMap<String, Partitioner>,
 }
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        DriverConfig { partitions: 4, commit_every: 100, crashes: Vec::new(), task: TaskConfig::default() }
+        DriverConfig {
+            partitions: 4,
+            commit_every: 100,
+            crashes: Vec::new(),
+            task: TaskConfig::default(),
+            fetch_max_records: usize::MAX,
+            partitioners: BTreeMap::new(),
+        }
     }
 }
 
@@ -122,6 +138,10 @@ pub struct TopologyTestDriver {
     pub crashes_done: usize,
     /// Times uncommitted work was abandoned and redone after a retriable or abortable error.
     pub retries_done: usize,
+    /// Each sub-topology's partitioner, decided at the first `run` and kept across crashes
+    /// (the runtime persists it).
+    plan: Option<Arc<PartitionPlan>>,
+    decisions: BTreeMap<String, PartitionerDecision>,
 }
 
 /// Consecutive retriable failures after which `run` gives up and returns the error.
@@ -135,6 +155,9 @@ pub enum DriverError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cycle(#[from] CycleError<DriverLogError>),
+    /// The inputs cannot be processed as they are (co-partitioned topics that disagree).
+    #[error("refusing to start: {0}")]
+    Plan(#[from] PlanError),
 }
 
 impl TopologyTestDriver {
@@ -159,6 +182,8 @@ impl TopologyTestDriver {
             wall_clock: 0,
             crashes_done: 0,
             retries_done: 0,
+            plan: None,
+            decisions: BTreeMap::new(),
         };
         d.start_tasks()?;
         Ok(d)
@@ -166,6 +191,10 @@ impl TopologyTestDriver {
 
     pub fn metrics(&self) -> &StreamsMetrics {
         &self.metrics
+    }
+
+    pub fn topology(&self) -> &Arc<BuiltTopology> {
+        &self.topology
     }
 
     /// Creates every task from committed state: stores restored from their changelogs (from
@@ -188,6 +217,9 @@ impl TopologyTestDriver {
                     self.config.task.clone(),
                 )?;
                 self.restore(&mut task)?;
+                if let Some(plan) = &self.plan {
+                    task.set_partitioning(plan.clone());
+                }
                 task.initialize(self.wall_clock)?;
                 for t in &sub.source_topics {
                     let committed = self.log.committed_offsets.get(&(t.clone(), p)).copied().unwrap_or(0);
@@ -214,63 +246,11 @@ impl TopologyTestDriver {
         Ok(())
     }
 
-    fn append(
-        &mut self,
-        topic: &str,
-        key: Option<Vec<u8>>,
-        value: Option<Vec<u8>>,
-        timestamp: i64,
-        headers: Headers,
-    ) -> i64 {
-        let p = match &key {
-            Some(k) => partition_for_key(k, self.config.partitions),
-            None => 0,
-        };
-        if let Some(g) = self.topology.globals.iter().find(|g| g.topic == topic) {
-            let backend = &self.globals[&g.store.name];
-            if let Some(k) = &key {
-                backend.apply(&[(k.clone(), value.clone())], None).expect("memory backend never fails");
-            }
-        }
-        self.log.append(topic, p, OutRecordParts { key, value, timestamp, headers }, Visibility::Committed) + 1
-    }
-
-    /// Appends a raw record to a topic (partitioned by murmur2 of the key) and processes
-    /// everything that becomes available.
-    pub fn pipe_raw(
-        &mut self,
-        topic: &str,
-        key: Option<Vec<u8>>,
-        value: Option<Vec<u8>>,
-        timestamp: i64,
-    ) -> Result<(), DriverError> {
-        self.append(topic, key, value, timestamp, Headers::new());
-        self.run()
-    }
-
-    /// Serializes and pipes one record.
-    pub fn pipe<K: 'static, V: 'static>(
-        &mut self,
-        topic: &str,
-        key: &K,
-        value: &V,
-        timestamp: i64,
-        ks: &dyn Serde<K>,
-        vs: &dyn Serde<V>,
-    ) -> Result<(), DriverError> {
-        let k = ks.serialize(topic, key).expect("test input key serializes");
-        let v = vs.serialize(topic, value).expect("test input value serializes");
-        self.pipe_raw(topic, Some(k), Some(v), timestamp)
-    }
-
-    /// Appends without processing (to build up input, then `run`).
-    pub fn append_raw(&mut self, topic: &str, key: Option<Vec<u8>>, value: Option<Vec<u8>>, timestamp: i64) {
-        self.append(topic, key, value, timestamp, Headers::new());
-    }
-
     /// Processes until no task has work, committing every `commit_every` records and at the end.
     pub fn run(&mut self) -> Result<(), DriverError> {
+        self.decide_partitioners()?;
         let mut consecutive_retries = 0;
+        let mut waited = 0;
         loop {
             let mut progressed = false;
             for id in self.tasks.ids() {
@@ -306,8 +286,18 @@ impl TopologyTestDriver {
                     }
                     continue;
                 }
+                // Tasks hold records but wait for an empty input (max.task.idle.ms): let the
+                // idle time pass, as it would on the wall clock, then they process on.
+                if waited < 2 && self.config.task.max_task_idle_ms > 0 && self.tasks.iter().any(|t| t.buffered() > 0) {
+                    waited += 1;
+                    self.wall_clock += self.config.task.max_task_idle_ms;
+                    self.tasks.punctuate_wall_clock(self.wall_clock)?;
+                    self.tasks.send_outputs(&mut self.log)?;
+                    continue;
+                }
                 return Ok(());
             }
+            waited = 0;
         }
     }
 
@@ -340,6 +330,7 @@ impl TopologyTestDriver {
             DriverError::Task(t) => t.retriable_reason().unwrap_or("task").to_string(),
             DriverError::Cycle(c) => c.retry_reason().to_string(),
             DriverError::Store(_) => "store".into(),
+            DriverError::Plan(_) => "plan".into(),
         };
         self.metrics.retries.with_label_values(&[&reason]).inc();
         *consecutive += 1;
@@ -392,30 +383,6 @@ impl TopologyTestDriver {
         self.log.abort_open();
         self.since_commit = 0;
         self.start_tasks()
-    }
-
-    fn fetch(&mut self, id: TaskId) {
-        let task = self.tasks.get_mut(id).expect("task exists");
-        let topics: Vec<String> = task.input_topics().cloned().collect();
-        for t in topics {
-            let key = (t.clone(), id.partition);
-            let pos = self.fetch_positions.get(&key).copied().unwrap_or(0);
-            let (records, next) = self.log.read_committed(&t, id.partition, pos);
-            let new: Vec<RawRecord> = records
-                .into_iter()
-                .map(|(offset, r)| RawRecord {
-                    topic: t.clone(),
-                    partition: id.partition,
-                    offset,
-                    key: r.key.clone(),
-                    value: r.value.clone(),
-                    timestamp: r.timestamp,
-                    headers: r.headers.clone(),
-                })
-                .collect();
-            self.fetch_positions.insert(key, next);
-            task.add_records(new);
-        }
     }
 
     /// Commits all tasks atomically through the shared commit cycle.
@@ -485,6 +452,21 @@ impl TopologyTestDriver {
     pub fn store_raw(&self, store: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut all = Vec::new();
         for task in self.tasks.iter() {
+            if let Some(b) = task.store_backend(store) {
+                for item in b.range(None, None).expect("memory backend never fails") {
+                    all.push(item.expect("memory backend never fails"));
+                }
+            }
+        }
+        all.sort();
+        all
+    }
+
+    /// Committed contents of a store in the task of `partition`, sorted by key bytes: where
+    /// a query for a key that partition owns is answered.
+    pub fn store_raw_in(&self, store: &str, partition: i32) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut all = Vec::new();
+        for task in self.tasks.iter().filter(|t| t.id().partition == partition) {
             if let Some(b) = task.store_backend(store) {
                 for item in b.range(None, None).expect("memory backend never fails") {
                     all.push(item.expect("memory backend never fails"));
