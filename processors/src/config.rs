@@ -18,13 +18,14 @@ pub struct FinanceConfig {
     /// Applied legs kept per account in the `balance-lineage` store, newest first. Default 100.
     #[serde(default = "default_lineage_len")]
     pub lineage_len: usize,
-    /// How long (event time, relative to stream time) a transaction id is remembered by the
-    /// dedupe stores. Default 30 days.
+    /// How long a transaction id is remembered by the dedupe stores: event-time progress of the
+    /// stream it came in (the largest `occurred_at` remembered from it) after it was remembered,
+    /// see `processors::dedupe`. Default 30 days.
     #[serde(default = "default_dedupe_retention_ms")]
     pub dedupe_retention_ms: i64,
-    /// Stream-time interval of the punctuation that purges expired dedupe entries. Default 1 day:
-    /// a purge scans the whole store, and an expired entry already counts as absent, so purging
-    /// more often only saves disk (at most one day's entries beyond the retention).
+    /// Event-time progress of a dedupe lane between two purges of its expired entries. Default
+    /// 1 day: a purge reads only expired entries, and an expired entry already counts as absent,
+    /// so purging more often only saves disk (at most one day's entries beyond the retention).
     #[serde(default = "default_dedupe_purge_interval_ms")]
     pub dedupe_purge_interval_ms: i64,
     /// Fraud scoring (`fraud`): features, weights, thresholds, `model_version`.
@@ -359,6 +360,8 @@ impl Default for AnalyticsConfig {
 pub struct TopicNames {
     /// Input `TransactionEvent`s, keyed by account_id.
     pub transactions: String,
+    /// Input `AccountEvent`s (a table), keyed by account_id.
+    pub accounts: String,
     /// Input `BudgetEvent`s, keyed by user_id.
     pub budgets: String,
     /// Input `GoalEvent`s, keyed by user_id.
@@ -383,10 +386,11 @@ pub struct TopicNames {
 
 impl TopicNames {
     /// Every topic of the contract with the record name (`.avsc`) of its values.
-    pub fn with_value_records(&self) -> [(&str, &'static str); 11] {
+    pub fn with_value_records(&self) -> [(&str, &'static str); 12] {
         use schemas::AvroRecord;
         [
             (&self.transactions, schemas::TransactionEvent::NAME),
+            (&self.accounts, schemas::AccountEvent::NAME),
             (&self.budgets, schemas::BudgetEvent::NAME),
             (&self.goals, schemas::GoalEvent::NAME),
             (&self.user_profiles, schemas::UserProfile::NAME),
@@ -405,6 +409,7 @@ impl Default for TopicNames {
     fn default() -> Self {
         TopicNames {
             transactions: "transactions".into(),
+            accounts: "accounts".into(),
             budgets: "budgets".into(),
             goals: "financial-goals".into(),
             user_profiles: "user-profile".into(),
