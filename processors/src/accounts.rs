@@ -21,7 +21,7 @@ use crate::balances::BalanceState;
 use crate::budgets::KEY_MISMATCH;
 use crate::fx;
 use crate::topology::{nodes, stores, Shared};
-use crate::transfers_in;
+use crate::transfers_in::HeldTransfers;
 
 /// Dead-letter reason for an account event that would change a known account's owner or
 /// currency (a new account id is the way to do either).
@@ -62,11 +62,13 @@ pub fn record(ctx: &mut ProcessorContext<'_>, account_id: &str) -> Result<Option
 /// Fills the `accounts` table and attributes balances (see the module docs).
 pub struct AccountsProcessor {
     shared: Arc<Shared>,
+    held: HeldTransfers,
 }
 
 impl AccountsProcessor {
     pub fn new(shared: Arc<Shared>) -> Self {
-        AccountsProcessor { shared }
+        let held = HeldTransfers::new(&shared);
+        AccountsProcessor { shared, held }
     }
 
     /// The account's balance as the record says it is: owned by the record's user and kept in
@@ -160,7 +162,7 @@ impl Processor<String, AccountEvent> for AccountsProcessor {
             }
             (Some(_), None) => {}
         }
-        transfers_in::release(ctx, &ev.account_id, &ev.user_id)
+        self.held.release(ctx, &ev.account_id, &ev.user_id)
     }
 }
 

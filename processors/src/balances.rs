@@ -18,7 +18,8 @@ use streams::{ProcessError, Processor, ProcessorContext, Record};
 use crate::dedupe::{leg_key, Dedupe, Lane};
 use crate::legs::{credit_leg, debit_leg, Leg};
 use crate::topology::{nodes, stores, Shared};
-use crate::{accounts, fx, notifications, transfers_in};
+use crate::transfers_in::HeldTransfers;
+use crate::{accounts, fx, notifications};
 
 /// Value of the `balances` store (key: account_id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,7 @@ pub struct BalancesProcessor {
     shared: Arc<Shared>,
     leg: Leg,
     dedupe: Dedupe,
+    held: HeldTransfers,
 }
 
 impl BalancesProcessor {
@@ -103,7 +105,8 @@ impl BalancesProcessor {
             Leg::Credit => Lane::TransferCredits,
         };
         let dedupe = shared.dedupe(stores::BALANCES_DEDUPE, lane);
-        BalancesProcessor { shared, leg, dedupe }
+        let held = HeldTransfers::new(&shared);
+        BalancesProcessor { shared, leg, dedupe, held }
     }
 }
 
@@ -189,7 +192,7 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
         ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.put(&mv.account_id, &state)?;
         if owner_before.is_empty() && !state.user_id.is_empty() {
             // The owner is known now: transfers into the account held for want of one go to them.
-            transfers_in::release(ctx, &mv.account_id, &state.user_id)?;
+            self.held.release(ctx, &mv.account_id, &state.user_id)?;
         }
         self.dedupe.remember(ctx, &key, at)
     }

@@ -28,6 +28,11 @@ pub struct FinanceConfig {
     /// so purging more often only saves disk (at most one day's entries beyond the retention).
     #[serde(default = "default_dedupe_purge_interval_ms")]
     pub dedupe_purge_interval_ms: i64,
+    /// How long a transfer into an account whose owner is not known yet waits for the owner (to
+    /// count in their cash flow and goals): event-time progress of the held transfers' stream
+    /// after it was held. Default 90 days; transfers to accounts at other banks wait in vain.
+    #[serde(default = "default_transfers_in_hold_ms")]
+    pub transfers_in_hold_ms: i64,
     /// Fraud scoring (`fraud`): features, weights, thresholds, `model_version`.
     #[serde(default)]
     pub fraud: FraudConfig,
@@ -51,6 +56,10 @@ pub const fn default_lineage_len() -> usize {
 pub const fn default_dedupe_retention_ms() -> i64 {
     THIRTY_DAYS_MS
 }
+/// Default [`FinanceConfig::transfers_in_hold_ms`]: 90 days.
+pub const fn default_transfers_in_hold_ms() -> i64 {
+    3 * THIRTY_DAYS_MS
+}
 /// Default [`FinanceConfig::dedupe_purge_interval_ms`]: 1 day.
 pub const fn default_dedupe_purge_interval_ms() -> i64 {
     24 * 3_600_000
@@ -63,6 +72,7 @@ impl Default for FinanceConfig {
             lineage_len: default_lineage_len(),
             dedupe_retention_ms: default_dedupe_retention_ms(),
             dedupe_purge_interval_ms: default_dedupe_purge_interval_ms(),
+            transfers_in_hold_ms: default_transfers_in_hold_ms(),
             fraud: FraudConfig::default(),
             analytics: AnalyticsConfig::default(),
             topics: TopicNames::default(),

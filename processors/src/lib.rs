@@ -15,6 +15,7 @@ pub mod balances;
 pub mod budgets;
 pub mod config;
 pub mod dedupe;
+pub mod expiry;
 pub mod fraud;
 pub mod fx;
 pub mod goals;

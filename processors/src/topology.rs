@@ -49,6 +49,7 @@ use crate::balances::{BalanceState, BalancesProcessor, LineageEntry};
 use crate::budgets::{BudgetsProcessor, UserBudgets};
 use crate::config::FinanceConfig;
 use crate::dedupe::{Dedupe, DedupeEntry, Lane};
+use crate::expiry::Slot;
 use crate::goals::{GoalsProcessor, UserGoals};
 use crate::legs::{credit_leg, moves_money, Leg};
 use crate::tables::GlobalTables;
@@ -58,8 +59,9 @@ use crate::transfers_in::TransferInOwner;
 pub mod stores {
     /// account_id → [`crate::accounts::AccountRecord`] (JSON): the `accounts` topic as a table.
     pub const ACCOUNTS: &str = "accounts";
-    /// `account|<occurred_at>|transaction_id` → [`schemas::TransactionEvent`] (JSON): transfers
-    /// into accounts whose owner is not known yet ([`crate::transfers_in`]).
+    /// `account|<occurred_at>|transaction_id` → [`schemas::TransactionEvent`] (JSON, in a
+    /// [`crate::expiry::Slot`]): transfers into accounts whose owner is not known yet
+    /// ([`crate::transfers_in`]).
     pub const TRANSFERS_IN_HELD: &str = "transfers-in-held";
     /// account_id → [`crate::balances::BalanceState`] (JSON).
     pub const BALANCES: &str = "balances";
@@ -329,13 +331,17 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         )?;
     let s = shared.clone();
     top.add_processor(nodes::FRAUD, move || FraudProcessor::new(s.clone(), Leg::Debit), &[nodes::TRANSACTIONS_SOURCE])?;
-    let s = shared.clone();
+    let (s, s2) = (shared.clone(), shared.clone());
     top.add_processor(
         nodes::FRAUD_CREDITS,
         move || FraudProcessor::new(s.clone(), Leg::Credit),
         &[nodes::TRANSFER_CREDITS],
     )?
-    .add_processor(nodes::TRANSFER_IN_OWNER, || TransferInOwner, &[nodes::TRANSFER_CREDITS])?;
+    .add_processor(
+        nodes::TRANSFER_IN_OWNER,
+        move || TransferInOwner::new(s2.clone()),
+        &[nodes::TRANSFER_CREDITS],
+    )?;
     let fraud_procs = [nodes::FRAUD, nodes::FRAUD_CREDITS];
     top.add_state_store(StoreSpec::key_value::<String, FraudState>(stores::FRAUD, StringSerde, json()), &fraud_procs)?
         .add_state_store(
@@ -380,7 +386,7 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
     )?
     .add_state_store(StoreSpec::key_value::<String, BalanceState>(stores::BALANCES, StringSerde, json()), &owner_procs)?
     .add_state_store(
-        StoreSpec::key_value::<String, TransactionEvent>(stores::TRANSFERS_IN_HELD, StringSerde, json()),
+        StoreSpec::key_value::<String, Slot<TransactionEvent>>(stores::TRANSFERS_IN_HELD, StringSerde, json()),
         &[nodes::ACCOUNT_EVENTS, nodes::BALANCES, nodes::TRANSFER_IN_OWNER],
     )?
     .add_state_store(
