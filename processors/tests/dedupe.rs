@@ -43,13 +43,17 @@ fn config() -> FinanceConfig {
     }
 }
 
+/// A user's `UserBudgets::spending`.
+type Spending = BTreeMap<String, BTreeMap<String, BTreeMap<String, Decimal>>>;
+
 /// Everything that is a sum: balances, spending per day and currency, goals' savings (of goals
 /// never changed after creation: which version of a goal a transaction meets depends on order),
 /// cash flow, and the duplicates each processor ignored.
 #[derive(Debug, PartialEq)]
 struct Sums {
     balances: BTreeMap<String, (String, String, Decimal, i64)>,
-    spending: BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<String, Decimal>>>>,
+    /// user → category → local date → currency → net spending.
+    spending: BTreeMap<String, Spending>,
     goals: BTreeMap<String, Decimal>,
     cash_flow: BTreeMap<String, (Decimal, Decimal, Decimal, Decimal, i64)>,
     duplicates: Vec<(&'static str, u64)>,

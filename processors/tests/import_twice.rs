@@ -87,15 +87,16 @@ fn pipeline() -> Harness {
     h
 }
 
+/// `UserBudgets::spending`: category → local date → currency → net spending.
+type Spending =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, std::collections::BTreeMap<String, Decimal>>>;
+
 /// Every figure a user or dashboard sees.
 #[derive(Debug, PartialEq)]
 struct Figures {
     balance: (Decimal, i64, String),
     lineage: usize,
-    spending: std::collections::BTreeMap<
-        String,
-        std::collections::BTreeMap<String, std::collections::BTreeMap<String, Decimal>>,
-    >,
+    spending: Spending,
     alerts: Vec<String>,
     goal: (Decimal, Vec<i32>),
     cash_flow: Vec<(String, Decimal, Decimal, i64)>,

@@ -128,6 +128,11 @@ impl World {
         self.d.append_raw("transactions", Some(t.account_id.as_bytes().to_vec()), Some(bytes), t.occurred_at.0);
     }
 
+    pub fn account(&mut self, a: &AccountEvent) {
+        let bytes = self.encode("accounts", a);
+        self.d.append_raw("accounts", Some(a.account_id.as_bytes().to_vec()), Some(bytes), a.occurred_at.0);
+    }
+
     pub fn budget(&mut self, b: &BudgetEvent) {
         let bytes = self.encode("budgets", b);
         self.d.append_raw("budgets", Some(b.user_id.as_bytes().to_vec()), Some(bytes), b.updated_at.0);
