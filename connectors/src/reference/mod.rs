@@ -38,6 +38,13 @@
 //! one is applied and the others count as duplicates, which is what the engine does whichever
 //! copy it sees first since they are identical.
 //!
+//! Dedupe follows docs/money-rules.md ("Duplicates"): one clock per dedupe store, input stream
+//! and partition, entries remembered at that clock ([`dedupe`]). Accounts follow "Accounts"
+//! ([`accounts`]): the `accounts` record names an account's owner and currency, legs before it
+//! are attributed when it arrives, and transfers into an account whose owner is not known yet
+//! count for the owner (cash flow, goals linked to the account) once known. In timestamp order
+//! an account's record, stamped before its first transaction, comes first, as in the engine.
+//!
 //! Spending analytics (issue 5) is in [`analytics`]: daily totals, monthly cash flow and late
 //! records, in [`ReferenceOutput::spending_daily`], [`ReferenceOutput::cash_flow`] and
 //! [`ReferenceOutput::late_records`]. Its lateness follows the processing order given: in timestamp
