@@ -33,6 +33,9 @@ pub const LEG_ON_CLOSED_ACCOUNT: &str = "leg_on_closed_account";
 /// Event counted when a transaction's `user_id` is not the owner its account's record names
 /// (the record wins).
 pub const OWNER_MISMATCH: &str = "owner_mismatch";
+/// Event counted when an account event older than the record's last one arrives (a late
+/// redelivery of ACCOUNT_OPENED must not reopen a closed account): ignored.
+pub const STALE_ACCOUNT_EVENT: &str = "stale_account_event";
 
 /// Value of the `accounts` store (key: account_id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +122,11 @@ impl Processor<String, AccountEvent> for AccountsProcessor {
                         ev.account_id, k.user_id, k.currency, ev.event_id, ev.user_id, ev.currency
                     ),
                 ));
+            }
+            if at < k.updated_at {
+                ctx.count_event(STALE_ACCOUNT_EVENT);
+                tracing::debug!(account = %ev.account_id, event_id = %ev.event_id, "account event older than the record's last one ignored");
+                return Ok(());
             }
         }
         // Everything fallible about the record comes before any write.

@@ -182,6 +182,10 @@ fn closing_keeps_the_owner_and_money_still_moves() {
     let closed_legs = h.d.metrics().events.with_label_values(&["balances", "leg_on_closed_account"]).get();
     assert_eq!(closed_legs, 1);
     assert_eq!(h.cash_flow("u1", "2026-03").unwrap().money_in, d("13"));
+    // A late redelivery of the ACCOUNT_OPENED (older than the closing) does not reopen it.
+    h.account(&account(AccountOpened, "acc-1", "u1", "USD", "2026-03-01T08:00:00Z"));
+    assert!(h.account_record("acc-1").unwrap().closed);
+    assert_eq!(h.d.metrics().events.with_label_values(&["account-events", "stale_account_event"]).get(), 1);
     // Reopened.
     h.account(&account(AccountOpened, "acc-1", "u1", "USD", "2026-03-04T08:00:00Z"));
     let r = h.account_record("acc-1").unwrap();
