@@ -12,6 +12,8 @@ KAFKA_TOPICS=${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}
 # name:cleanup.policy
 TOPICS="
 account-balances:delete
+accounts:delete
+accounts-dlq:delete
 budget-alerts:delete
 budgets:delete
 budgets-dlq:delete

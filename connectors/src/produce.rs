@@ -14,7 +14,7 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use schemas::registry::SchemaRegistry;
-use schemas::{AvroSerde, BudgetEvent, ExchangeRate, GoalEvent, TransactionEvent, UserProfile};
+use schemas::{AccountEvent, AvroSerde, BudgetEvent, ExchangeRate, GoalEvent, TransactionEvent, UserProfile};
 use streams::serde::Serde;
 
 use crate::event::Event;
@@ -81,10 +81,11 @@ impl ProducerContext for DeliveryCounter {
     }
 }
 
-/// Serializers for the five input records, sharing one registry (and its id cache).
+/// Serializers for the six input records, sharing one registry (and its id cache).
 struct Serdes {
     rate: AvroSerde<ExchangeRate>,
     profile: AvroSerde<UserProfile>,
+    account: AvroSerde<AccountEvent>,
     budget: AvroSerde<BudgetEvent>,
     goal: AvroSerde<GoalEvent>,
     transaction: AvroSerde<TransactionEvent>,
@@ -95,6 +96,7 @@ impl Serdes {
         Serdes {
             rate: AvroSerde::new(registry.clone()),
             profile: AvroSerde::new(registry.clone()),
+            account: AvroSerde::new(registry.clone()),
             budget: AvroSerde::new(registry.clone()),
             goal: AvroSerde::new(registry.clone()),
             transaction: AvroSerde::new(registry),
@@ -105,6 +107,7 @@ impl Serdes {
         let r = match event {
             Event::Rate(e) => self.rate.serialize(topic, e),
             Event::Profile(e) => self.profile.serialize(topic, e),
+            Event::Account(e) => self.account.serialize(topic, e),
             Event::Budget(e) => self.budget.serialize(topic, e),
             Event::Goal(e) => self.goal.serialize(topic, e),
             Event::Transaction(e) => self.transaction.serialize(topic, e),

@@ -14,12 +14,13 @@ use connectors::{
     generate, topics, Event, EventProducer, FraudLabel, GenerateOptions, Generator, GeneratorConfig, KafkaTarget,
 };
 use schemas::registry::{subject_for, HttpRegistry, SchemaRegistry};
-use schemas::{wire, AvroSerde, BudgetEvent, ExchangeRate, GoalEvent, TransactionEvent, UserProfile};
+use schemas::{wire, AccountEvent, AvroSerde, BudgetEvent, ExchangeRate, GoalEvent, TransactionEvent, UserProfile};
 use streams::murmur2::partition_for_key;
 use streams::serde::Serde;
 
 const PARTITIONS: i32 = 3;
-const INPUTS: [&str; 5] = [topics::RATES, topics::PROFILES, topics::BUDGETS, topics::GOALS, topics::TRANSACTIONS];
+const INPUTS: [&str; 6] =
+    [topics::RATES, topics::PROFILES, topics::ACCOUNTS, topics::BUDGETS, topics::GOALS, topics::TRANSACTIONS];
 
 fn cluster() -> Mock {
     mock_cluster(&INPUTS.map(|t| (t, PARTITIONS)))
@@ -30,6 +31,9 @@ fn decode(reg: &Arc<dyn SchemaRegistry>, topic: &str, bytes: &[u8]) -> Event {
         topics::RATES => Event::Rate(AvroSerde::<ExchangeRate>::new(reg.clone()).deserialize(topic, bytes).unwrap()),
         topics::PROFILES => {
             Event::Profile(AvroSerde::<UserProfile>::new(reg.clone()).deserialize(topic, bytes).unwrap())
+        }
+        topics::ACCOUNTS => {
+            Event::Account(AvroSerde::<AccountEvent>::new(reg.clone()).deserialize(topic, bytes).unwrap())
         }
         topics::BUDGETS => Event::Budget(AvroSerde::<BudgetEvent>::new(reg.clone()).deserialize(topic, bytes).unwrap()),
         topics::GOALS => Event::Goal(AvroSerde::<GoalEvent>::new(reg.clone()).deserialize(topic, bytes).unwrap()),
@@ -62,6 +66,7 @@ fn contract_json(topic: &str) -> &'static str {
     match topic {
         topics::RATES => ExchangeRate::contract().json,
         topics::PROFILES => UserProfile::contract().json,
+        topics::ACCOUNTS => AccountEvent::contract().json,
         topics::BUDGETS => BudgetEvent::contract().json,
         topics::GOALS => GoalEvent::contract().json,
         _ => TransactionEvent::contract().json,

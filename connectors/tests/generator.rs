@@ -57,6 +57,7 @@ fn topics_and_keys_follow_the_contract() {
             Event::Budget(b) => assert_eq!((topic, key), ("budgets", b.user_id.clone())),
             Event::Goal(g) => assert_eq!((topic, key), ("financial-goals", g.user_id.clone())),
             Event::Profile(p) => assert_eq!((topic, key), ("user-profile", p.user_id.clone())),
+            Event::Account(a) => assert_eq!((topic, key), ("accounts", a.account_id.clone())),
             Event::Rate(r) => assert_eq!((topic, key), ("exchange-rates", r.currency.clone())),
         }
     }
@@ -239,6 +240,46 @@ fn e2e_accounts_open_well_before_any_transfer_into_them() {
     for (acc, t_in) in first_in {
         let open = opened.get(acc).unwrap_or_else(|| panic!("{acc} never has its own transaction"));
         assert!(t_in - open >= 12 * 3_600_000, "{acc}: opened {open}, first credit {t_in}");
+    }
+}
+
+#[test]
+fn every_account_is_opened_by_its_owner_before_anything_touches_it() {
+    for events in [Generator::new(small(5)).collect::<Vec<_>>(), e2e().0.clone()] {
+        let all: BTreeSet<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Account(a) => Some(a.account_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        // (owner, currency, delivery position, occurred_at) of each account's record.
+        let mut opened: HashMap<String, (String, String, usize, i64)> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            match e {
+                Event::Account(a) => {
+                    assert_eq!(a.event_type, schemas::AccountEventType::AccountOpened);
+                    let prev = opened
+                        .insert(a.account_id.clone(), (a.user_id.clone(), a.currency.clone(), i, a.occurred_at.0));
+                    assert!(prev.is_none(), "{} opened twice", a.account_id);
+                }
+                Event::Transaction(t) => {
+                    let (owner, currency, at, when) =
+                        opened.get(&t.account_id).unwrap_or_else(|| panic!("{t:?} before its account"));
+                    assert!(*at < i && *when < t.occurred_at.0, "{t:?}");
+                    assert_eq!(owner, &t.user_id, "{t:?}");
+                    if t.kind != TransactionKind::Transfer && t.channel == schemas::Channel::BankTransfer {
+                        assert_eq!(currency, &t.currency, "{t:?}");
+                    }
+                    // Accounts at other banks (a drain's destination) have no record here.
+                    if let Some(cp) = t.counterparty_account_id.as_deref().filter(|c| all.contains(c)) {
+                        assert!(opened.get(cp).is_some_and(|o| o.2 < i), "transfer into {cp} before it was opened");
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(!opened.is_empty());
     }
 }
 

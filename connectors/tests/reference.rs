@@ -410,3 +410,62 @@ fn goal_percent_rounds_half_even_and_is_zero_when_negative() {
     assert_eq!(reference::goal_percent(d("-5"), d("100")), d("0"));
     assert_eq!(reference::goal_percent(d("250"), d("100")), d("100"));
 }
+
+fn opened(account: &str, user: &str, cur: &str, ts: i64) -> Event {
+    Event::Account(schemas::AccountEvent {
+        event_id: format!("{account}-opened"),
+        event_type: schemas::AccountEventType::AccountOpened,
+        account_id: account.into(),
+        user_id: user.into(),
+        account_type: schemas::AccountType::Savings,
+        currency: cur.into(),
+        display_name: None,
+        occurred_at: TimestampMillis(ts),
+    })
+}
+
+/// docs/money-rules.md, "Accounts": a savings account that only receives transfers (u1's own and
+/// u2's, one delivered twice) learns its owner from its record; whether the record comes first or
+/// last changes nothing in the end.
+#[test]
+fn an_account_record_first_or_last_gives_the_same_owner_cash_flow_and_goal() {
+    let t0 = at("2026-03-02 10:00");
+    let h = 3_600_000;
+    let money = vec![
+        goal(GoalEventType::GoalCreated, "g1", "u1", "1000", "USD", Some("sav"), t0 - 2 * h),
+        ev(tx("d1", "chk-1", "u1", TransactionKind::Deposit, "500", "USD", t0)),
+        ev(tx("d2", "chk-2", "u2", TransactionKind::Deposit, "300", "EUR", t0 + 1)),
+        ev(transfer("t1", "chk-1", "u1", "sav", "100", "USD", t0 + h)),
+        ev(transfer("t2", "chk-2", "u2", "sav", "40", "EUR", t0 + 2 * h)),
+        ev(transfer("t2", "chk-2", "u2", "sav", "40", "EUR", t0 + 2 * h)),
+    ];
+    let mut first = base_rates();
+    first.push(opened("sav", "u1", "EUR", t0 - h));
+    first.extend(money.clone());
+    let mut last = base_rates();
+    last.extend(money);
+    last.push(opened("sav", "u1", "EUR", t0 + 3 * h));
+    let cfg = ReferenceConfig::default();
+    let (a, b) = (compute(&first, &cfg), compute(&last, &cfg));
+
+    // Record first: EUR from the start; 100 USD = 92.17 EUR (100 / 1.085 = 92.1658..), + 40 EUR.
+    let sav = &a.accounts["sav"];
+    assert_eq!(
+        (sav.user_id.as_str(), sav.currency.as_str(), sav.balance, sav.applied_count),
+        ("u1", "EUR", d("132.17"), 2)
+    );
+    // Record last: USD until then (100 + 40 EUR = 43.40 USD), then the sum converted once:
+    // 143.40 / 1.085 = 132.1658.. -> 132.17. Here the two roundings agree.
+    let sav = &b.accounts["sav"];
+    assert_eq!(
+        (sav.user_id.as_str(), sav.currency.as_str(), sav.balance, sav.applied_count),
+        ("u1", "EUR", d("132.17"), 2)
+    );
+    // u1's transfers in (own 100 USD, u2's 40 EUR = 43.40 USD) and the goal (own + u2's) agree.
+    for out in [&a, &b] {
+        let march = &out.cash_flow[&("u1".to_string(), "2026-03".to_string())];
+        assert_eq!((march.transfers_in, march.transfers_out, march.count), (d("143.40"), d("100"), 4));
+        assert_eq!(out.goals["g1"].saved, d("143.40"));
+        assert_eq!(out.duplicates.balances, 2, "the second t2: its debit and its credit leg");
+    }
+}

@@ -140,6 +140,7 @@ pub fn run(args: &GenerateArgs, stop: &AtomicBool) -> anyhow::Result<()> {
     let names = &cfg.finance.topics;
     for (topic, to) in [
         (topics::TRANSACTIONS, &names.transactions),
+        (topics::ACCOUNTS, &names.accounts),
         (topics::BUDGETS, &names.budgets),
         (topics::GOALS, &names.goals),
         (topics::PROFILES, &names.user_profiles),

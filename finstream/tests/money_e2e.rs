@@ -93,6 +93,7 @@ impl Progress<'_> {
     /// processed by its task.
     fn caught_up(&self) -> bool {
         let inputs = [
+            ("accounts", "accounts-source"),
             ("transactions", "transactions-source"),
             ("budgets", "budgets-source"),
             ("financial-goals", "goals-source"),

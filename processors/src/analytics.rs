@@ -21,9 +21,9 @@ use chrono::Days;
 use rust_decimal::Decimal;
 use schemas::{Category, SpendingAggregate, TimestampMillis, TransactionEvent, TransactionKind};
 use serde::{Deserialize, Serialize};
-use streams::{EmitStrategy, ProcessError, Processor, ProcessorContext, PunctuationType, Record, Windowed};
+use streams::{EmitStrategy, ProcessError, Processor, ProcessorContext, Record, Windowed};
 
-use crate::dedupe::{user_key, Dedupe};
+use crate::dedupe::{user_key, Dedupe, Lane};
 use crate::legs::{moves_money, spending_delta};
 use crate::periods::{local_date, local_midnight_ms, parse_tz};
 use crate::topology::{nodes, stores, Shared, UserInput};
@@ -107,13 +107,17 @@ type OpenKey = (i64, Windowed<String>);
 
 pub struct AnalyticsProcessor {
     shared: Arc<Shared>,
+    /// The user's transactions (spending and cash flow).
     dedupe: Dedupe,
+    /// Transfers into the user's accounts: their own stream, so their own clock.
+    dedupe_in: Dedupe,
 }
 
 impl AnalyticsProcessor {
     pub fn new(shared: Arc<Shared>) -> Self {
-        let dedupe = shared.dedupe(stores::ANALYTICS_DEDUPE);
-        AnalyticsProcessor { shared, dedupe }
+        let dedupe = shared.dedupe(stores::ANALYTICS_DEDUPE, Lane::TransactionsByUser);
+        let dedupe_in = shared.dedupe(stores::ANALYTICS_DEDUPE, Lane::TransfersInByUser);
+        AnalyticsProcessor { shared, dedupe, dedupe_in }
     }
 
     fn emit_strategy(&self) -> EmitStrategy {
@@ -260,7 +264,7 @@ impl AnalyticsProcessor {
             return Ok(());
         }
         let key = format!("{}|in", user_key(owner, &tx.transaction_id));
-        if self.dedupe.seen(ctx, &key)? {
+        if self.dedupe_in.seen(ctx, &key)? {
             return Ok(());
         }
         let at = tx.occurred_at.0;
@@ -270,7 +274,7 @@ impl AnalyticsProcessor {
         flow.transfers_in += fx::convert(&self.shared.tables, ctx, tx.amount, &tx.currency, &flow.currency)?;
         flow.count += 1;
         ctx.kv_store::<String, CashFlow>(stores::CASH_FLOW)?.put(&cash_flow_key(owner, &month), &flow)?;
-        self.dedupe.remember(ctx, &key, at)
+        self.dedupe_in.remember(ctx, &key, at)
     }
 }
 
@@ -283,11 +287,6 @@ fn due(ctx: &mut ProcessorContext<'_>, index: &str, upto: i64) -> Result<Vec<Ope
 }
 
 impl Processor<String, UserInput> for AnalyticsProcessor {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
-        self.dedupe.schedule(ctx);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         record: Record<String, UserInput>,
@@ -298,15 +297,6 @@ impl Processor<String, UserInput> for AnalyticsProcessor {
             UserInput::TransferIn(tx) => self.transfer_in(&record.key, tx, ctx),
             UserInput::Budget(_) | UserInput::Goal(_) => Ok(()),
         }
-    }
-
-    fn punctuate(
-        &mut self,
-        _kind: PunctuationType,
-        ts: i64,
-        ctx: &mut ProcessorContext<'_>,
-    ) -> Result<(), ProcessError> {
-        self.dedupe.purge(ctx, ts).map(drop)
     }
 }
 

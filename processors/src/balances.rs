@@ -3,26 +3,32 @@
 //! lineage of applied legs. Two processors share the stores: `balances` applies the leg on
 //! `account_id` (read from `transactions`), `balance-credits` the credit leg of a TRANSFER (read
 //! from the `transfer-credits` repartition topic, keyed by the counterparty account).
+//!
+//! Owner and currency come from the account's record (`accounts` table, [`crate::accounts`])
+//! when it is known; otherwise a new balance takes the currency of its first leg and the owner
+//! its own transactions name, until the record attributes it.
 
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use schemas::{BalanceUpdated, Notification, TimestampMillis, TransactionEvent};
 use serde::{Deserialize, Serialize};
-use streams::{ProcessError, Processor, ProcessorContext, PunctuationType, Record};
+use streams::{ProcessError, Processor, ProcessorContext, Record};
 
-use crate::dedupe::{leg_key, Dedupe};
+use crate::dedupe::{leg_key, Dedupe, Lane};
 use crate::legs::{credit_leg, debit_leg, Leg};
 use crate::topology::{nodes, stores, Shared};
-use crate::{fx, notifications};
+use crate::transfers_in::HeldTransfers;
+use crate::{accounts, fx, notifications};
 
 /// Value of the `balances` store (key: account_id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceState {
     pub account_id: String,
-    /// Owner, learned from transactions whose `account_id` is this account; `""` while unknown.
+    /// Owner: the account's record's, else the user of the last applied transaction whose
+    /// `account_id` is this account; `""` while unknown (an account only ever credited).
     pub user_id: String,
-    /// Currency of the first applied leg.
+    /// The account's record's currency, else the currency of the first applied leg.
     pub currency: String,
     pub balance: Decimal,
     /// Legs applied to this account.
@@ -89,24 +95,22 @@ pub struct BalancesProcessor {
     shared: Arc<Shared>,
     leg: Leg,
     dedupe: Dedupe,
+    held: HeldTransfers,
 }
 
 impl BalancesProcessor {
     pub fn new(shared: Arc<Shared>, leg: Leg) -> Self {
-        let dedupe = shared.dedupe(stores::BALANCES_DEDUPE);
-        BalancesProcessor { shared, leg, dedupe }
+        let lane = match leg {
+            Leg::Debit => Lane::Transactions,
+            Leg::Credit => Lane::TransferCredits,
+        };
+        let dedupe = shared.dedupe(stores::BALANCES_DEDUPE, lane);
+        let held = HeldTransfers::new(&shared);
+        BalancesProcessor { shared, leg, dedupe, held }
     }
 }
 
 impl Processor<String, TransactionEvent> for BalancesProcessor {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
-        // One purge schedule per task is enough: both processors share the dedupe store.
-        if self.leg == Leg::Debit {
-            self.dedupe.schedule(ctx);
-        }
-        Ok(())
-    }
-
     fn process(
         &mut self,
         record: Record<String, TransactionEvent>,
@@ -123,18 +127,20 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
             return Ok(());
         }
         let at = tx.occurred_at.0;
+        let record = accounts::owner_for_leg(ctx, &mv.account_id, tx, mv.leg == Leg::Debit)?;
         let mut state =
             ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.get(&mv.account_id)?.unwrap_or_else(|| {
                 BalanceState {
                     account_id: mv.account_id.clone(),
-                    user_id: String::new(),
-                    currency: tx.currency.clone(),
+                    user_id: record.as_ref().map(|r| r.user_id.clone()).unwrap_or_default(),
+                    currency: record.as_ref().map_or_else(|| tx.currency.clone(), |r| r.currency.clone()),
                     balance: Decimal::ZERO,
                     applied_count: 0,
                     last_transaction_id: String::new(),
                     updated_at: at,
                 }
             });
+        let owner_before = state.user_id.clone();
         // Everything fallible about the record comes before any write.
         let magnitude = fx::convert(&self.shared.tables, ctx, mv.signed_amount.abs(), &tx.currency, &state.currency)?;
         let amount = if mv.signed_amount.is_sign_negative() { -magnitude } else { magnitude };
@@ -142,7 +148,8 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
         let after = before.checked_add(amount).ok_or_else(|| {
             ProcessError::data(fx::CONVERSION_OVERFLOW, format!("balance of {} overflows", mv.account_id))
         })?;
-        if mv.leg == Leg::Debit {
+        // Without a record, the account's own transactions say who owns it.
+        if mv.leg == Leg::Debit && record.is_none() {
             state.user_id = tx.user_id.clone();
         }
         state.balance = after;
@@ -183,16 +190,11 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
             lineage.delete(&lineage_key(&mv.account_id, state.applied_count - kept))?;
         }
         ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.put(&mv.account_id, &state)?;
+        if owner_before.is_empty() && !state.user_id.is_empty() {
+            // The owner is known now: transfers into the account held for want of one go to them.
+            self.held.release(ctx, &mv.account_id, &state.user_id)?;
+        }
         self.dedupe.remember(ctx, &key, at)
-    }
-
-    fn punctuate(
-        &mut self,
-        _kind: PunctuationType,
-        ts: i64,
-        ctx: &mut ProcessorContext<'_>,
-    ) -> Result<(), ProcessError> {
-        self.dedupe.purge(ctx, ts).map(drop)
     }
 }
 

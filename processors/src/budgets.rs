@@ -13,9 +13,9 @@ use schemas::{
     TransactionEvent,
 };
 use serde::{Deserialize, Serialize};
-use streams::{ProcessError, Processor, ProcessorContext, PunctuationType, Record};
+use streams::{ProcessError, Processor, ProcessorContext, Record};
 
-use crate::dedupe::{user_key, Dedupe};
+use crate::dedupe::{user_key, Dedupe, Lane};
 use crate::legs::{moves_money, spending_delta};
 use crate::periods::{date_key, local_date, period_containing, user_tz, Period};
 use crate::topology::{nodes, stores, Shared, UserInput};
@@ -135,7 +135,7 @@ pub struct BudgetsProcessor {
 
 impl BudgetsProcessor {
     pub fn new(shared: Arc<Shared>) -> Self {
-        let dedupe = shared.dedupe(stores::BUDGETS_DEDUPE);
+        let dedupe = shared.dedupe(stores::BUDGETS_DEDUPE, Lane::TransactionsByUser);
         BudgetsProcessor { shared, dedupe }
     }
 
@@ -254,11 +254,6 @@ impl BudgetsProcessor {
 }
 
 impl Processor<String, UserInput> for BudgetsProcessor {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
-        self.dedupe.schedule(ctx);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         record: Record<String, UserInput>,
@@ -269,14 +264,5 @@ impl Processor<String, UserInput> for BudgetsProcessor {
             UserInput::Budget(ev) => self.budget_event(ev, &record.key, ctx),
             UserInput::Goal(_) | UserInput::TransferIn(_) => Ok(()),
         }
-    }
-
-    fn punctuate(
-        &mut self,
-        _kind: PunctuationType,
-        ts: i64,
-        ctx: &mut ProcessorContext<'_>,
-    ) -> Result<(), ProcessError> {
-        self.dedupe.purge(ctx, ts).map(drop)
     }
 }

@@ -18,15 +18,21 @@ pub struct FinanceConfig {
     /// Applied legs kept per account in the `balance-lineage` store, newest first. Default 100.
     #[serde(default = "default_lineage_len")]
     pub lineage_len: usize,
-    /// How long (event time, relative to stream time) a transaction id is remembered by the
-    /// dedupe stores. Default 30 days.
+    /// How long a transaction id is remembered by the dedupe stores: event-time progress of the
+    /// stream it came in (the largest `occurred_at` remembered from it) after it was remembered,
+    /// see `processors::dedupe`. Default 30 days.
     #[serde(default = "default_dedupe_retention_ms")]
     pub dedupe_retention_ms: i64,
-    /// Stream-time interval of the punctuation that purges expired dedupe entries. Default 1 day:
-    /// a purge scans the whole store, and an expired entry already counts as absent, so purging
-    /// more often only saves disk (at most one day's entries beyond the retention).
+    /// Event-time progress of a dedupe lane between two purges of its expired entries. Default
+    /// 1 day: a purge reads only expired entries, and an expired entry already counts as absent,
+    /// so purging more often only saves disk (at most one day's entries beyond the retention).
     #[serde(default = "default_dedupe_purge_interval_ms")]
     pub dedupe_purge_interval_ms: i64,
+    /// How long a transfer into an account whose owner is not known yet waits for the owner (to
+    /// count in their cash flow and goals): event-time progress of the held transfers' stream
+    /// after it was held. Default 90 days; transfers to accounts at other banks wait in vain.
+    #[serde(default = "default_transfers_in_hold_ms")]
+    pub transfers_in_hold_ms: i64,
     /// Fraud scoring (`fraud`): features, weights, thresholds, `model_version`.
     #[serde(default)]
     pub fraud: FraudConfig,
@@ -50,6 +56,10 @@ pub const fn default_lineage_len() -> usize {
 pub const fn default_dedupe_retention_ms() -> i64 {
     THIRTY_DAYS_MS
 }
+/// Default [`FinanceConfig::transfers_in_hold_ms`]: 90 days.
+pub const fn default_transfers_in_hold_ms() -> i64 {
+    3 * THIRTY_DAYS_MS
+}
 /// Default [`FinanceConfig::dedupe_purge_interval_ms`]: 1 day.
 pub const fn default_dedupe_purge_interval_ms() -> i64 {
     24 * 3_600_000
@@ -62,6 +72,7 @@ impl Default for FinanceConfig {
             lineage_len: default_lineage_len(),
             dedupe_retention_ms: default_dedupe_retention_ms(),
             dedupe_purge_interval_ms: default_dedupe_purge_interval_ms(),
+            transfers_in_hold_ms: default_transfers_in_hold_ms(),
             fraud: FraudConfig::default(),
             analytics: AnalyticsConfig::default(),
             topics: TopicNames::default(),
@@ -359,6 +370,8 @@ impl Default for AnalyticsConfig {
 pub struct TopicNames {
     /// Input `TransactionEvent`s, keyed by account_id.
     pub transactions: String,
+    /// Input `AccountEvent`s (a table), keyed by account_id.
+    pub accounts: String,
     /// Input `BudgetEvent`s, keyed by user_id.
     pub budgets: String,
     /// Input `GoalEvent`s, keyed by user_id.
@@ -383,10 +396,11 @@ pub struct TopicNames {
 
 impl TopicNames {
     /// Every topic of the contract with the record name (`.avsc`) of its values.
-    pub fn with_value_records(&self) -> [(&str, &'static str); 11] {
+    pub fn with_value_records(&self) -> [(&str, &'static str); 12] {
         use schemas::AvroRecord;
         [
             (&self.transactions, schemas::TransactionEvent::NAME),
+            (&self.accounts, schemas::AccountEvent::NAME),
             (&self.budgets, schemas::BudgetEvent::NAME),
             (&self.goals, schemas::GoalEvent::NAME),
             (&self.user_profiles, schemas::UserProfile::NAME),
@@ -405,6 +419,7 @@ impl Default for TopicNames {
     fn default() -> Self {
         TopicNames {
             transactions: "transactions".into(),
+            accounts: "accounts".into(),
             budgets: "budgets".into(),
             goals: "financial-goals".into(),
             user_profiles: "user-profile".into(),

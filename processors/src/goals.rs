@@ -1,6 +1,11 @@
 //! Goals (keyed by user): net money that flowed toward each goal since it was created, in the
 //! goal's currency, with `GoalProgress` on every change, milestones 25/50/75/100 once each,
 //! sticky ACHIEVED and DELETED. See docs/money-rules.md, "Goals".
+//!
+//! Transactions arrive as the user's copy (`transactions-by-user`, keyed by the user who made
+//! them); transfers from *other* users into an account arrive as its owner's transfers in
+//! (`transfers-in-by-user`, routed through the `accounts` table, [`crate::transfers_in`]), so a
+//! goal linked to an account also counts what others send to it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,10 +16,10 @@ use schemas::{
     TransactionKind,
 };
 use serde::{Deserialize, Serialize};
-use streams::{ProcessError, Processor, ProcessorContext, PunctuationType, Record};
+use streams::{ProcessError, Processor, ProcessorContext, Record};
 
 use crate::budgets::KEY_MISMATCH;
-use crate::dedupe::{user_key, Dedupe};
+use crate::dedupe::{user_key, Dedupe, Lane};
 use crate::legs::moves_money;
 use crate::topology::{nodes, stores, Shared, UserInput};
 use crate::{fx, notifications};
@@ -96,6 +101,16 @@ impl GoalState {
         }
     }
 
+    /// What a transfer from another user into an account of this goal's user moves toward the
+    /// goal: its amount when the account is the goal's (tags are the sender's business).
+    pub fn delta_in(&self, tx: &TransactionEvent) -> Option<Decimal> {
+        if !moves_money(tx) || tx.kind != TransactionKind::Transfer || tx.occurred_at.0 < self.created_at {
+            return None;
+        }
+        let acc = self.account_id.as_deref()?;
+        (tx.counterparty_account_id.as_deref() == Some(acc)).then_some(tx.amount)
+    }
+
     /// The signed amount (in the transaction's currency) `tx` moves toward this goal, if it counts.
     pub fn delta(&self, tx: &TransactionEvent) -> Option<Decimal> {
         if !moves_money(tx) || tx.occurred_at.0 < self.created_at {
@@ -129,7 +144,10 @@ impl GoalState {
 
 pub struct GoalsProcessor {
     shared: Arc<Shared>,
+    /// The user's own transactions.
     dedupe: Dedupe,
+    /// Transfers in from other users: their own stream, so their own clock.
+    dedupe_in: Dedupe,
 }
 
 /// One output of a change: progress plus the notifications of newly reached milestones.
@@ -143,8 +161,9 @@ fn outputs(goal: &mut GoalState) -> (GoalProgress, Vec<Notification>) {
 
 impl GoalsProcessor {
     pub fn new(shared: Arc<Shared>) -> Self {
-        let dedupe = shared.dedupe(stores::GOALS_DEDUPE);
-        GoalsProcessor { shared, dedupe }
+        let dedupe = shared.dedupe(stores::GOALS_DEDUPE, Lane::TransactionsByUser);
+        let dedupe_in = shared.dedupe(stores::GOALS_DEDUPE, Lane::TransfersInByUser);
+        GoalsProcessor { shared, dedupe, dedupe_in }
     }
 
     fn load(ctx: &mut ProcessorContext<'_>, user: &str) -> Result<UserGoals, ProcessError> {
@@ -173,12 +192,43 @@ impl GoalsProcessor {
         if self.dedupe.seen(ctx, &key)? {
             return Ok(());
         }
+        self.apply(&tx.user_id, tx, GoalState::delta, ctx)?;
+        self.dedupe.remember(ctx, &key, tx.occurred_at.0)
+    }
+
+    /// A transfer into an account of `owner` (routed by the `accounts` table). One the owner
+    /// made themselves was already counted from their own copy of it.
+    fn transfer_in(
+        &mut self,
+        owner: &str,
+        tx: &TransactionEvent,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
+        if !moves_money(tx) || tx.user_id == owner {
+            return Ok(());
+        }
+        let key = format!("{}|in", user_key(owner, &tx.transaction_id));
+        if self.dedupe_in.seen(ctx, &key)? {
+            return Ok(());
+        }
+        self.apply(owner, tx, GoalState::delta_in, ctx)?;
+        self.dedupe_in.remember(ctx, &key, tx.occurred_at.0)
+    }
+
+    /// Adds what `tx` moves toward each of `user`'s goals (`delta`), emitting their progress.
+    fn apply(
+        &mut self,
+        user: &str,
+        tx: &TransactionEvent,
+        delta: fn(&GoalState, &TransactionEvent) -> Option<Decimal>,
+        ctx: &mut ProcessorContext<'_>,
+    ) -> Result<(), ProcessError> {
         let at = tx.occurred_at.0;
-        let mut state = Self::load(ctx, &tx.user_id)?;
+        let mut state = Self::load(ctx, user)?;
         // Convert first (fallible), apply after.
         let mut changes = Vec::new();
         for goal in state.goals.values() {
-            if let Some(delta) = goal.delta(tx) {
+            if let Some(delta) = delta(goal, tx) {
                 let magnitude = fx::convert(&self.shared.tables, ctx, delta.abs(), &tx.currency, &goal.currency)?;
                 let signed = if delta.is_sign_negative() { -magnitude } else { magnitude };
                 changes.push((goal.goal_id.clone(), signed));
@@ -193,9 +243,9 @@ impl GoalsProcessor {
             Self::emit(ctx, progress, notes)?;
         }
         if changed {
-            ctx.kv_store::<String, UserGoals>(stores::GOALS)?.put(&tx.user_id, &state)?;
+            ctx.kv_store::<String, UserGoals>(stores::GOALS)?.put(&user.to_string(), &state)?;
         }
-        self.dedupe.remember(ctx, &key, at)
+        Ok(())
     }
 
     fn goal_event(&mut self, ev: &GoalEvent, key: &str, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
@@ -257,11 +307,6 @@ impl GoalsProcessor {
 }
 
 impl Processor<String, UserInput> for GoalsProcessor {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
-        self.dedupe.schedule(ctx);
-        Ok(())
-    }
-
     fn process(
         &mut self,
         record: Record<String, UserInput>,
@@ -270,16 +315,8 @@ impl Processor<String, UserInput> for GoalsProcessor {
         match &record.value {
             UserInput::Transaction(tx) => self.transaction(tx, ctx),
             UserInput::Goal(ev) => self.goal_event(ev, &record.key, ctx),
-            UserInput::Budget(_) | UserInput::TransferIn(_) => Ok(()),
+            UserInput::TransferIn(tx) => self.transfer_in(&record.key, tx, ctx),
+            UserInput::Budget(_) => Ok(()),
         }
-    }
-
-    fn punctuate(
-        &mut self,
-        _kind: PunctuationType,
-        ts: i64,
-        ctx: &mut ProcessorContext<'_>,
-    ) -> Result<(), ProcessError> {
-        self.dedupe.purge(ctx, ts).map(drop)
     }
 }

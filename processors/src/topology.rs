@@ -2,21 +2,25 @@
 //!
 //! ```text
 //! Sub-topology "accounts" (keyed by account_id)
+//!   accounts ─ account-events (the `accounts` table; attributes balances) ─┬─> account-balances
+//!                                                                          └─> transfers-in-by-user (held ones)
 //!   transactions ─┬─ to-user (COMPLETED, re-key by user_id) ─> transactions-by-user repartition
 //!                 ├─ to-credit (COMPLETED TRANSFER, re-key by counterparty) ─> transfer-credits repartition
 //!                 ├─ fraud (score PAYMENT/WITHDRAWAL/TRANSFER) ─> fraud-scores, notifications (FRAUD_ALERT)
-//!                 └─ balances (leg on account_id) ──┬─> account-balances
+//!                 └─ balances (leg on account_id) ──┬─> account-balances (and held transfers in, once
+//!                                                   │   the account's own leg names its owner)
 //!   transfer-credits ─┬─ fraud-credits (fraud's own balance)
-//!                     ├─ transfer-in-owner (owner known) ─> transfers-in-by-user repartition
+//!                     ├─ transfer-in-owner (owner known; else held) ─> transfers-in-by-user repartition
 //!                     └─ balance-credits (credit leg) ┴─> notifications (LOW_BALANCE)
-//!   stores: balances, balance-lineage, balances-dedupe, fraud-state, fraud-scores, fraud-dedupe
+//!   stores: accounts, balances, balance-lineage, balances-dedupe, transfers-in-held, fraud-state,
+//!           fraud-scores, fraud-dedupe
 //! Sub-topology "users" (keyed by user_id)
 //!   transactions-by-user ─ user-transactions ─ user-fan-out ─┬─ budgets ─> budget-alerts, notifications
 //!   budgets ─ budget-events ─────────────────────────────────┘
 //!                                                            ├─ goals ─> goal-progress, notifications
 //!   financial-goals ─ goal-events ───────────────────────────┘
 //!                                                            └─ analytics ─> spending-daily
-//!   transfers-in-by-user ─ transfers-in ─────────────────────────┘ (cash flow: transfers in)
+//!   transfers-in-by-user ─ transfers-in ─ transfers-in-fan-out ─┴ goals, analytics (transfers in)
 //!   stores: budgets, budgets-dedupe, goals, goals-dedupe, spending-daily, spending-daily-open,
 //!           analytics-clock, cash-flow, analytics-dedupe
 //! Global stores: exchange-rates, user-profile (raw Avro bytes of their topics)
@@ -28,8 +32,8 @@ use std::sync::Arc;
 
 use schemas::registry::SchemaRegistry;
 use schemas::{
-    AvroSerde, BalanceUpdated, BudgetAlert, BudgetEvent, FraudScore, GoalEvent, GoalProgress, Notification,
-    SpendingAggregate, TransactionEvent,
+    AccountEvent, AvroSerde, BalanceUpdated, BudgetAlert, BudgetEvent, FraudScore, GoalEvent, GoalProgress,
+    Notification, SpendingAggregate, TransactionEvent,
 };
 use streams::window::{OpenWindowSerde, UnitSerde};
 use streams::{
@@ -37,19 +41,28 @@ use streams::{
     SourceOptions, StoreSpec, StringSerde, Topology, TopologyError, Windowed,
 };
 
+use crate::accounts::{AccountRecord, AccountsProcessor};
 use crate::analytics::{AnalyticsProcessor, CashFlow, DailySpending};
 use crate::fraud::{FraudProcessor, FraudState};
 
 use crate::balances::{BalanceState, BalancesProcessor, LineageEntry};
 use crate::budgets::{BudgetsProcessor, UserBudgets};
 use crate::config::FinanceConfig;
-use crate::dedupe::{Dedupe, DedupeEntry};
+use crate::dedupe::{Dedupe, DedupeEntry, Lane};
+use crate::expiry::Slot;
 use crate::goals::{GoalsProcessor, UserGoals};
 use crate::legs::{credit_leg, moves_money, Leg};
 use crate::tables::GlobalTables;
+use crate::transfers_in::TransferInOwner;
 
 /// Store names. They are stable: the query service reads them.
 pub mod stores {
+    /// account_id → [`crate::accounts::AccountRecord`] (JSON): the `accounts` topic as a table.
+    pub const ACCOUNTS: &str = "accounts";
+    /// `account|<occurred_at>|transaction_id` → [`schemas::TransactionEvent`] (JSON, in a
+    /// [`crate::expiry::Slot`]): transfers into accounts whose owner is not known yet
+    /// ([`crate::transfers_in`]).
+    pub const TRANSFERS_IN_HELD: &str = "transfers-in-held";
     /// account_id → [`crate::balances::BalanceState`] (JSON).
     pub const BALANCES: &str = "balances";
     /// [`crate::balances::lineage_key`] (`account_id|seq`) → [`crate::balances::LineageEntry`]
@@ -101,6 +114,9 @@ pub mod stores {
 
 /// Node names (processors, sinks, repartitions).
 pub mod nodes {
+    pub const ACCOUNTS_SOURCE: &str = "accounts-source";
+    /// Fills the `accounts` table ([`crate::accounts::AccountsProcessor`]).
+    pub const ACCOUNT_EVENTS: &str = "account-events";
     pub const TRANSACTIONS_SOURCE: &str = "transactions-source";
     pub const TO_USER: &str = "to-user";
     pub const TO_CREDIT: &str = "to-credit";
@@ -131,7 +147,10 @@ pub mod nodes {
     /// Repartition name: topic `<app>-transfers-in-by-user-repartition`, keyed by the owner of
     /// the receiving account.
     pub const TRANSFERS_IN_BY_USER: &str = "transfers-in-by-user";
+    /// The sink writing that repartition topic (`add_repartition` names it `<name>-sink`).
+    pub const TRANSFERS_IN_BY_USER_SINK: &str = "transfers-in-by-user-sink";
     pub const TRANSFERS_IN: &str = "transfers-in";
+    pub const TRANSFERS_IN_FAN_OUT: &str = "transfers-in-fan-out";
     pub const ANALYTICS: &str = "analytics";
     pub const SPENDING_DAILY_SINK: &str = "spending-daily-sink";
 }
@@ -143,12 +162,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn dedupe(&self, store: &'static str) -> Dedupe {
-        Dedupe {
-            store,
-            retention_ms: self.config.dedupe_retention_ms,
-            purge_interval_ms: self.config.dedupe_purge_interval_ms,
-        }
+    /// The dedupe of `lane` in `store`, with the configured retention.
+    pub fn dedupe(&self, store: &'static str, lane: Lane) -> Dedupe {
+        Dedupe::new(store, lane, self.config.dedupe_retention_ms, self.config.dedupe_purge_interval_ms)
     }
 }
 
@@ -185,10 +201,12 @@ where
     }
 }
 
-/// Gives the record to `budgets`, `goals` and `analytics` independently: a data error of one
-/// (e.g. a missing rate for a goal's currency) does not keep the others from applying it. The
-/// first data error is returned afterwards, so the record is dead-lettered with its reason.
-struct FanOut;
+/// Gives the record to each of `children` independently: a data error of one (e.g. a missing
+/// rate for a goal's currency) does not keep the others from applying it. The first data error
+/// is returned afterwards, so the record is dead-lettered with its reason.
+struct FanOut {
+    children: &'static [&'static str],
+}
 
 impl Processor<String, UserInput> for FanOut {
     fn process(
@@ -197,7 +215,7 @@ impl Processor<String, UserInput> for FanOut {
         ctx: &mut ProcessorContext<'_>,
     ) -> Result<(), ProcessError> {
         let mut first: Option<ProcessError> = None;
-        for child in [nodes::BUDGETS, nodes::GOALS, nodes::ANALYTICS] {
+        for &child in self.children {
             match ctx.forward_to(child, record.clone()) {
                 Ok(()) => {}
                 Err(e @ ProcessError::Data { .. }) => {
@@ -231,25 +249,6 @@ fn wrap_tx(r: Record<String, TransactionEvent>) -> Option<Record<String, UserInp
 fn wrap_transfer_in(r: Record<String, TransactionEvent>) -> Option<Record<String, UserInput>> {
     let v = UserInput::TransferIn(r.value.clone());
     Some(r.with_value(v))
-}
-
-/// Routes a COMPLETED TRANSFER's credit leg to the owner of the receiving account, when the
-/// `balances` store knows it (docs/money-rules.md, "Spending analytics").
-struct TransferInOwner;
-
-impl Processor<String, TransactionEvent> for TransferInOwner {
-    fn process(
-        &mut self,
-        record: Record<String, TransactionEvent>,
-        ctx: &mut ProcessorContext<'_>,
-    ) -> Result<(), ProcessError> {
-        let Some(leg) = credit_leg(&record.value) else { return Ok(()) };
-        let owner = ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.get(&leg.account_id)?.map(|b| b.user_id);
-        match owner.filter(|u| !u.is_empty()) {
-            Some(owner) => ctx.forward(record.with_key(owner)),
-            None => Ok(()),
-        }
-    }
 }
 
 fn wrap_budget(r: Record<String, BudgetEvent>) -> Option<Record<String, UserInput>> {
@@ -316,8 +315,18 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         &t.user_profiles,
     )?;
 
-    // Accounts sub-topology. Children of the source run in this order; the re-keying steps come
-    // first so a data error of `balances` (dead-lettered) does not hold back budgets and goals.
+    // Accounts sub-topology: the `accounts` table first (its store joins it to the balances).
+    let s = shared.clone();
+    top.add_source_with(
+        nodes::ACCOUNTS_SOURCE,
+        &[&t.accounts],
+        StringSerde,
+        AvroSerde::<AccountEvent>::new(registry.clone()),
+        placed(|a: &AccountEvent| a.occurred_at.0),
+    )?
+    .add_processor(nodes::ACCOUNT_EVENTS, move || AccountsProcessor::new(s.clone()), &[nodes::ACCOUNTS_SOURCE])?;
+    // Children of the transactions source run in this order; the re-keying steps come first so
+    // a data error of `balances` (dead-lettered) does not hold back budgets and goals.
     let tx_time = placed(|t: &TransactionEvent| t.occurred_at.0);
     top.add_source_with(nodes::TRANSACTIONS_SOURCE, &[&t.transactions], StringSerde, avro_tx, tx_time)?
         .add_processor(nodes::TO_USER, || MapProcessor { f: to_user }, &[nodes::TRANSACTIONS_SOURCE])?
@@ -330,13 +339,17 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         )?;
     let s = shared.clone();
     top.add_processor(nodes::FRAUD, move || FraudProcessor::new(s.clone(), Leg::Debit), &[nodes::TRANSACTIONS_SOURCE])?;
-    let s = shared.clone();
+    let (s, s2) = (shared.clone(), shared.clone());
     top.add_processor(
         nodes::FRAUD_CREDITS,
         move || FraudProcessor::new(s.clone(), Leg::Credit),
         &[nodes::TRANSFER_CREDITS],
     )?
-    .add_processor(nodes::TRANSFER_IN_OWNER, || TransferInOwner, &[nodes::TRANSFER_CREDITS])?;
+    .add_processor(
+        nodes::TRANSFER_IN_OWNER,
+        move || TransferInOwner::new(s2.clone()),
+        &[nodes::TRANSFER_CREDITS],
+    )?;
     let fraud_procs = [nodes::FRAUD, nodes::FRAUD_CREDITS];
     top.add_state_store(StoreSpec::key_value::<String, FraudState>(stores::FRAUD, StringSerde, json()), &fraud_procs)?
         .add_state_store(
@@ -374,9 +387,15 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         &[nodes::TRANSFER_CREDITS],
     )?;
     let balance_procs = [nodes::BALANCES, nodes::BALANCE_CREDITS];
+    let owner_procs = [nodes::ACCOUNT_EVENTS, nodes::BALANCES, nodes::BALANCE_CREDITS, nodes::TRANSFER_IN_OWNER];
     top.add_state_store(
-        StoreSpec::key_value::<String, BalanceState>(stores::BALANCES, StringSerde, json()),
-        &[nodes::BALANCES, nodes::BALANCE_CREDITS, nodes::TRANSFER_IN_OWNER],
+        StoreSpec::key_value::<String, AccountRecord>(stores::ACCOUNTS, StringSerde, json()),
+        &owner_procs,
+    )?
+    .add_state_store(StoreSpec::key_value::<String, BalanceState>(stores::BALANCES, StringSerde, json()), &owner_procs)?
+    .add_state_store(
+        StoreSpec::key_value::<String, Slot<TransactionEvent>>(stores::TRANSFERS_IN_HELD, StringSerde, json()),
+        &[nodes::ACCOUNT_EVENTS, nodes::BALANCES, nodes::TRANSFER_IN_OWNER],
     )?
     .add_state_store(
         StoreSpec::key_value::<String, LineageEntry>(stores::BALANCE_LINEAGE, StringSerde, json()),
@@ -391,7 +410,7 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         &t.account_balances,
         StringSerde,
         AvroSerde::<BalanceUpdated>::new(registry.clone()),
-        &balance_procs,
+        &[nodes::BALANCES, nodes::BALANCE_CREDITS, nodes::ACCOUNT_EVENTS],
     )?
     .add_sink::<String, Notification>(
         nodes::BALANCE_NOTIFICATIONS_SINK,
@@ -425,17 +444,24 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         placed(|g: &GoalEvent| g.occurred_at.0),
     )?
     .add_processor(nodes::GOAL_EVENTS, || MapProcessor { f: wrap_goal }, &[nodes::GOALS_SOURCE])?
-    .add_processor(nodes::USER_FAN_OUT, || FanOut, &[nodes::USER_TRANSACTIONS])?
+    .add_processor(
+        nodes::USER_FAN_OUT,
+        || FanOut { children: &[nodes::BUDGETS, nodes::GOALS, nodes::ANALYTICS] },
+        &[nodes::USER_TRANSACTIONS],
+    )?
+    // Written by transfer-in-owner, and by whoever makes an account's owner known (releasing
+    // the transfers held for it).
     .add_repartition::<String, TransactionEvent>(
         nodes::TRANSFERS_IN_BY_USER,
         StringSerde,
         repartition_json(),
-        &[nodes::TRANSFER_IN_OWNER],
+        &[nodes::TRANSFER_IN_OWNER, nodes::ACCOUNT_EVENTS, nodes::BALANCES],
     )?
+    .add_processor(nodes::TRANSFERS_IN, || MapProcessor { f: wrap_transfer_in }, &[nodes::TRANSFERS_IN_BY_USER])?
     .add_processor(
-        nodes::TRANSFERS_IN,
-        || MapProcessor { f: wrap_transfer_in },
-        &[nodes::TRANSFERS_IN_BY_USER],
+        nodes::TRANSFERS_IN_FAN_OUT,
+        || FanOut { children: &[nodes::GOALS, nodes::ANALYTICS] },
+        &[nodes::TRANSFERS_IN],
     )?;
     let s = shared.clone();
     top.add_processor(
@@ -447,13 +473,13 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
     top.add_processor(
         nodes::GOALS,
         move || GoalsProcessor::new(s.clone()),
-        &[nodes::USER_FAN_OUT, nodes::GOAL_EVENTS],
+        &[nodes::USER_FAN_OUT, nodes::GOAL_EVENTS, nodes::TRANSFERS_IN_FAN_OUT],
     )?;
     let s = shared.clone();
     top.add_processor(
         nodes::ANALYTICS,
         move || AnalyticsProcessor::new(s.clone()),
-        &[nodes::USER_FAN_OUT, nodes::TRANSFERS_IN],
+        &[nodes::USER_FAN_OUT, nodes::TRANSFERS_IN_FAN_OUT],
     )?;
     top.add_state_store(
         StoreSpec::key_value::<String, UserBudgets>(stores::BUDGETS, StringSerde, json()),

@@ -92,15 +92,16 @@ fn goal_on_an_account_with_transfers_in_and_out() {
     h.tx(&txn("t3", "sav", "u1", Deposit, "10", "USD", "2026-03-04T10:00:00Z")); // +10
     h.tx(&txn("t4", "sav", "u1", Fee, "5", "USD", "2026-03-05T10:00:00Z")); // -5
     h.tx(&txn("t5", "chk", "u1", Deposit, "999", "USD", "2026-03-05T11:00:00Z")); // other account
-    h.tx(&transfer("t6", "other", "sav", "u2", "70", "USD", "2026-03-05T12:00:00Z")); // another user's
+                                                                                  // Another user's transfer into the account reaches its owner through the transfers in: +70.
+    h.tx(&transfer("t6", "other", "sav", "u2", "70", "USD", "2026-03-05T12:00:00Z"));
     let mut t7 = txn("t7", "chk", "u1", Deposit, "15", "USD", "2026-03-06T10:00:00Z");
     t7.goal_id = Some("g1".into()); // tagged, on another account: counts
     h.tx(&t7);
     let mut t8 = txn("t8", "sav", "u1", Deposit, "1", "USD", "2026-03-06T11:00:00Z");
     t8.goal_id = Some("g1".into()); // tagged and into the account: counts once
     h.tx(&t8);
-    assert_eq!(h.goals("u1").goals["g1"].saved, d("51"));
-    assert_eq!(h.progress().len(), 7, "created + six counted transactions");
+    assert_eq!(h.goals("u1").goals["g1"].saved, d("121"));
+    assert_eq!(h.progress().len(), 8, "created + seven counted transactions");
     assert_eq!(h.balance("sav").unwrap().balance, d("106"), "balances see every leg");
 }
 

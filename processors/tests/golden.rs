@@ -85,6 +85,38 @@ fn scenario(h: &mut Harness, step: bool) {
             h.d.run().unwrap();
         }
     }
+    // Half the accounts have their record from the start; the others get theirs late, some in
+    // another currency than their first leg (attributed and converted when it arrives).
+    for u in (0..USERS).step_by(2) {
+        for acc in [format!("a{u}-chk"), format!("a{u}-sav")] {
+            h.append_account(&account(AccountEventType::AccountOpened, &acc, &format!("u{u}"), currency_of(u), START));
+            if step {
+                h.d.run().unwrap();
+            }
+        }
+    }
+    let late_records = |h: &mut Harness, at: i64| {
+        for u in (1..USERS).step_by(2) {
+            let currency = if u % 4 == 1 { "KWD" } else { currency_of(u) };
+            let mut a =
+                account(AccountEventType::AccountOpened, &format!("a{u}-sav"), &format!("u{u}"), currency, START);
+            a.occurred_at = TimestampMillis(at);
+            h.append_account(&a);
+            if step {
+                h.d.run().unwrap();
+            }
+        }
+        // Closing one account, and a record that would change an owner (dead-lettered).
+        let mut closed = account(AccountEventType::AccountClosed, "a0-sav", "u0", currency_of(0), START);
+        closed.occurred_at = TimestampMillis(at);
+        h.append_account(&closed);
+        let mut thief = account(AccountEventType::AccountOpened, "a2-chk", "u3", currency_of(2), START);
+        thief.occurred_at = TimestampMillis(at);
+        h.append_account(&thief);
+        if step {
+            h.d.run().unwrap();
+        }
+    };
     let mut rng = Lcg(42);
     let mut pending = Vec::new();
     for i in 0..420usize {
@@ -191,6 +223,9 @@ fn scenario(h: &mut Harness, step: bool) {
                 }
             }
         }
+        if i == 300 {
+            late_records(h, at);
+        }
         if i == 200 {
             // Mid-stream budget and goal changes.
             let mut b = budget("b1-g", "u1", Category::Groceries, "150", BudgetPeriod::Monthly, START);
@@ -262,6 +297,7 @@ fn snapshot(h: &Harness) -> Snapshot {
     unordered.insert("notifications".to_string(), n);
     for dlq in [
         "transactions",
+        "accounts",
         "budgets",
         "financial-goals",
         &format!("{APP}-transactions-by-user-repartition"),
@@ -277,6 +313,8 @@ fn snapshot(h: &Harness) -> Snapshot {
         unordered.insert(format!("{dlq}-dlq"), recs);
     }
     let stores = [
+        stores::ACCOUNTS,
+        stores::TRANSFERS_IN_HELD,
         stores::BALANCES,
         stores::BALANCE_LINEAGE,
         stores::BALANCES_DEDUPE,
@@ -332,6 +370,10 @@ fn golden_run_is_identical_with_every_crash_kind() {
     assert!(straight.unordered["notifications"].iter().any(|n| n.contains("FraudAlert")));
     assert!(!straight.stores[stores::CASH_FLOW].is_empty());
     assert!(h.late_records() > 0, "some records are late for their daily window");
+    assert!(straight.unordered["accounts-dlq"].iter().any(|r| r.contains("invalid_account_update")));
+    assert!(h.account_record("a0-sav").unwrap().closed);
+    let converted = h.balance("a1-sav").unwrap();
+    assert_eq!((converted.currency.as_str(), converted.user_id.as_str()), ("KWD", "u1"), "attributed late");
     for kind in Crash::ALL {
         let points = vec![(5, kind), (97, kind), (98, kind), (400, kind), (777, kind), (950, kind)];
         let (crashed, done, _) = run(points);

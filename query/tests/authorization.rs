@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use common::*;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use query::{AuthConfig, AuthMode, Authenticator, Claims, Role};
-use schemas::{BudgetPeriod, Category, TransactionKind};
+use schemas::{AccountEvent, AccountEventType, AccountType, BudgetPeriod, Category, TransactionKind};
 
 const SECRET: &str = "test-secret-of-at-least-32-bytes!!";
 
@@ -108,6 +108,48 @@ async fn users_read_only_their_own_and_admin_reads_all() {
         other.body["message"].as_str().unwrap().replace("acc-1-0", "X"),
         missing.body["message"].as_str().unwrap().replace("acc-99-0", "X")
     );
+}
+
+/// A savings account that only ever receives transfers: nobody can read it under JWT until
+/// its `accounts` record names its owner; then the owner can, and still nobody else.
+#[tokio::test]
+async fn an_account_only_ever_credited_is_its_owners_once_its_record_arrives() {
+    let mut w = populated(2);
+    let tr = |id: &str, from: &str, user: &str| {
+        let mut t = txn(id, from, user, TransactionKind::Transfer, "5", "2026-03-04T10:00:00Z");
+        t.counterparty_account_id = Some("sav-0".into());
+        t
+    };
+    w.tx(&tr("tr-1", "acc-0-0", "user-0"));
+    w.tx(&tr("tr-2", "acc-1-0", "user-1"));
+    w.run();
+    let uri = "/v1/accounts/sav-0/balance";
+    let (owner, other) = (hs256("user-0", Role::User), hs256("user-1", Role::User));
+    let app = w.app_with(w.stores(4), hs_auth());
+    let r = get(&app, uri, Some(&hs256("ops", Role::Admin))).await;
+    assert_eq!((r.status, r.body["user_id"].as_str()), (StatusCode::OK, Some("")), "{:?}", r.body);
+    error(&get(&app, uri, Some(&owner)).await, StatusCode::NOT_FOUND, "not_found");
+
+    w.account(&AccountEvent {
+        event_id: "sav-0-opened".into(),
+        event_type: AccountEventType::AccountOpened,
+        account_id: "sav-0".into(),
+        user_id: "user-0".into(),
+        account_type: AccountType::Savings,
+        currency: "USD".into(),
+        display_name: Some("Savings".into()),
+        occurred_at: schemas::TimestampMillis(1_772_600_000_000),
+    });
+    w.run();
+    let app = w.app_with(w.stores(4), hs_auth());
+    let r = get(&app, uri, Some(&owner)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((r.body["user_id"].as_str(), r.body["balance"].as_str()), (Some("user-0"), Some("10.0000")));
+    error(&get(&app, uri, Some(&other)).await, StatusCode::NOT_FOUND, "not_found");
+    // user-1's transfer into it now also counts in user-0's cash flow.
+    let r = get(&app, "/v1/users/user-0/cash-flow?month=2026-03", Some(&owner)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["transfers_in"].as_str(), Some("10.0000"), "{:?}", r.body);
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ pub const NAMESPACE: &str = "finstream.events";
 /// `(record name, .avsc text)` of every top-level contract schema.
 pub const AVSC_FILES: &[(&str, &str)] = &[
     ("TransactionEvent", include_str!("../avro/TransactionEvent.avsc")),
+    ("AccountEvent", include_str!("../avro/AccountEvent.avsc")),
     ("BudgetEvent", include_str!("../avro/BudgetEvent.avsc")),
     ("GoalEvent", include_str!("../avro/GoalEvent.avsc")),
     ("UserProfile", include_str!("../avro/UserProfile.avsc")),

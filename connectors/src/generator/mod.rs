@@ -6,7 +6,7 @@
 //! Users with a profile (base currency, IANA timezone, home country; a few keep the app default
 //! `UTC` and, unless [`GeneratorConfig::profile_updates`] is off, fix it later), one to three
 //! accounts (checking in the base currency, often a savings account, sometimes an account in a
-//! foreign currency), budgets (MONTHLY and WEEKLY, occasionally raised, lowered or deleted),
+//! foreign currency), each with its ACCOUNT_OPENED record before its first transaction, budgets (MONTHLY and WEEKLY, occasionally raised, lowered or deleted),
 //! goals (linked to a savings account or fed by `goal_id` tags), and daily life in the user's
 //! timezone between 07:00 and 23:00: monthly salary and rent, utilities, weekly groceries, dining,
 //! transport, shopping, ATM withdrawals, transfers to own and other users' accounts, refunds days
@@ -37,8 +37,9 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::{Decimal, RoundingStrategy};
 use schemas::{
-    BudgetAction, BudgetEvent, BudgetPeriod, Category, Channel, DateDays, ExchangeRate, GoalEvent, GoalEventType,
-    Location, Merchant, TimestampMillis, TransactionEvent, TransactionKind, TransactionStatus, UserProfile,
+    AccountEvent, AccountEventType, AccountType, BudgetAction, BudgetEvent, BudgetPeriod, Category, Channel, DateDays,
+    ExchangeRate, GoalEvent, GoalEventType, Location, Merchant, TimestampMillis, TransactionEvent, TransactionKind,
+    TransactionStatus, UserProfile,
 };
 use serde::{Deserialize, Serialize};
 
@@ -528,6 +529,7 @@ fn set_timestamp(ev: &mut Event, ts: i64) {
     match ev {
         Event::Rate(r) => r.as_of = ts,
         Event::Profile(p) => p.updated_at = ts,
+        Event::Account(a) => a.occurred_at = ts,
         Event::Budget(b) => b.updated_at = ts,
         Event::Goal(g) => g.occurred_at = ts,
         Event::Transaction(t) => t.occurred_at = ts,

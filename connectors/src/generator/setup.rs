@@ -71,7 +71,8 @@ impl Generator {
         }
     }
 
-    /// Batch 0: rates, profiles, then per user opening deposits, budgets and goals.
+    /// Batch 0: rates, profiles, then per user the accounts' records, opening deposits, budgets
+    /// and goals.
     pub(super) fn setup(&mut self) {
         let start = self.cfg.start_ms;
         let rates: Vec<(&'static str, Decimal)> = self.rates.iter().map(|(c, r)| (*c, *r)).collect();
@@ -94,6 +95,26 @@ impl Generator {
                 updated_at: TimestampMillis(0),
             };
             items.push(Item { ts: start + MINUTE, ev: Event::Profile(profile), account: 0, flags: Flags::default() });
+            // Every account's record (owner, currency) before anything happens on it.
+            for (a, acc) in self.users[u].accounts.iter().enumerate() {
+                let (account_type, name) = match acc.kind {
+                    AccountKind::Checking => (AccountType::Checking, "Checking".to_string()),
+                    AccountKind::Savings => (AccountType::Savings, "Savings".to_string()),
+                    AccountKind::Foreign => (AccountType::Checking, format!("{} account", acc.currency)),
+                };
+                let ev = Event::Account(AccountEvent {
+                    event_id: format!("{}-opened", acc.id),
+                    event_type: AccountEventType::AccountOpened,
+                    account_id: acc.id.clone(),
+                    user_id: self.users[u].id.clone(),
+                    account_type,
+                    currency: acc.currency.to_string(),
+                    display_name: Some(name),
+                    occurred_at: TimestampMillis(0),
+                });
+                let ts = start + 2 * MINUTE + a as i64 * SECOND;
+                items.push(Item { ts, ev, account: a, flags: Flags::default() });
+            }
             // Opening deposits: about three months of salary on checking, some savings elsewhere.
             for a in 0..self.users[u].accounts.len() {
                 let usd = match self.users[u].accounts[a].kind {

@@ -96,9 +96,11 @@ impl Converter {
         })
     }
 
-    /// Converts one line (`raw` only feeds derived transaction ids) and validates the result
-    /// against the contract, exactly as finstream validates what it consumes.
-    pub fn convert(&self, cells: &dyn Cells, line: u64, raw: &str) -> Result<TransactionEvent, Rejection> {
+    /// Converts one line and validates the result against the contract, exactly as finstream
+    /// validates what it consumes. `identity` (the line's content, normalized) and `occurrence`
+    /// (how many earlier lines of the file had the same identity) only feed a derived
+    /// transaction id, see [`derived_transaction_id`].
+    pub fn convert(&self, cells: &dyn Cells, identity: &str, occurrence: u32) -> Result<TransactionEvent, Rejection> {
         let c = &self.mapping.columns;
         let d = &self.mapping.defaults;
         let account_id = self.required(cells, "account_id", &c.account_id, &d.account_id)?;
@@ -112,11 +114,7 @@ impl Converter {
         let channel = parse_channel(&self.required(cells, "channel", &c.channel, &d.channel)?)?;
         let transaction_id = match self.value(cells, &c.transaction_id, "") {
             Some(id) => id,
-            None => format!(
-                "{}{:016x}",
-                self.mapping.id_prefix,
-                fnv1a(&[account_id.as_bytes(), &line.to_le_bytes(), raw.as_bytes()])
-            ),
+            None => derived_transaction_id(&self.mapping.id_prefix, &account_id, identity, occurrence),
         };
         let merchant = self.value(cells, &c.description, "").map(|name| Merchant {
             merchant_id: slug(&name),
@@ -277,13 +275,28 @@ fn slug(name: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-/// FNV-1a 64: a stable, dependency-free hash for derived ids (not a security boundary).
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+/// The transaction id of a line without one (docs/money-rules.md, "Re-imports"):
+/// `<id_prefix><32 hex digits>` of a hash over the statement's identity (the account the line
+/// is for), the line's content (`identity`: its cells, trimmed) and its occurrence (how many
+/// earlier lines of the same file have the same content: a bank may print two identical coffee
+/// purchases on one day, and they are two transactions). Neither the file's name nor the line's
+/// position goes in, so importing the same statement again, or a later export that overlaps it,
+/// gives the same ids, and dedupe drops the copies.
+pub fn derived_transaction_id(prefix: &str, account_id: &str, identity: &str, occurrence: u32) -> String {
+    let h = fnv1a_128(&[account_id.as_bytes(), identity.as_bytes(), &occurrence.to_le_bytes()]);
+    format!("{prefix}{h:032x}")
+}
+
+/// FNV-1a 128 over parts separated by a byte no UTF-8 text contains: a stable, dependency-free
+/// hash for derived ids (128 bits, so distinct lines do not collide in practice; not a security
+/// boundary).
+pub(super) fn fnv1a_128(parts: &[&[u8]]) -> u128 {
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     for part in parts {
         for b in part.iter().chain(&[0xff]) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+            h ^= u128::from(*b);
+            h = h.wrapping_mul(PRIME);
         }
     }
     h
@@ -323,7 +336,14 @@ mod tests {
     fn slugs_and_ids_are_stable() {
         assert_eq!(slug("TESCO STORES 1234"), "tesco-stores-1234");
         assert_eq!(slug("  Café  Zoë! "), "café-zoë");
-        assert_eq!(fnv1a(&[b"a", b"b"]), fnv1a(&[b"a", b"b"]));
-        assert_ne!(fnv1a(&[b"ab"]), fnv1a(&[b"a", b"b"]));
+        assert_eq!(fnv1a_128(&[b"a", b"b"]), fnv1a_128(&[b"a", b"b"]));
+        assert_ne!(fnv1a_128(&[b"ab"]), fnv1a_128(&[b"a", b"b"]));
+        // FNV-1a 128 of the empty input is its offset basis.
+        assert_eq!(fnv1a_128(&[]), 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d);
+        let id = derived_transaction_id("import-", "acc-1", "2026-03-08\x1fSHOP\x1f15.00", 0);
+        assert_eq!(id.len(), "import-".len() + 32);
+        assert_eq!(id, derived_transaction_id("import-", "acc-1", "2026-03-08\x1fSHOP\x1f15.00", 0));
+        assert_ne!(id, derived_transaction_id("import-", "acc-1", "2026-03-08\x1fSHOP\x1f15.00", 1));
+        assert_ne!(id, derived_transaction_id("import-", "acc-2", "2026-03-08\x1fSHOP\x1f15.00", 0));
     }
 }

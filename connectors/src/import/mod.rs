@@ -3,6 +3,11 @@
 //! and produced keyed by account with its event time; a line that fails goes to the report with
 //! its line number and reason, and the import carries on. Nothing valid is dropped: the run fails
 //! unless every valid line was acknowledged by the cluster.
+//!
+//! Importing a statement again is safe: a line without a transaction id column gets one derived
+//! from the statement's account, the line's content and its occurrence in the file
+//! ([`derived_transaction_id`]), so the copy carries the same ids and finstream's dedupe drops
+//! it, however old the statement is (docs/money-rules.md, "Re-imports").
 
 mod convert;
 mod mapping;
@@ -14,10 +19,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use schemas::{AvroSerde, TransactionEvent};
 use serde::Serialize;
 use streams::serde::Serde;
 
-pub use convert::{parse_amount, Cells, Converter, Rejection, MISSING_VALUE, UNREADABLE};
+pub use convert::{derived_transaction_id, parse_amount, Cells, Converter, Rejection, MISSING_VALUE, UNREADABLE};
 pub use mapping::{FileFormat, ImportColumns, ImportDefaults, ImportMapping};
 
 use crate::produce::EventProducer;
@@ -57,6 +63,32 @@ pub struct RejectedLine {
     pub content: String,
 }
 
+/// Where imported records go: a Kafka cluster ([`EventProducer`], `finstream import`), or
+/// anything else that takes records of a topic (the test driver, in tests of the whole path).
+pub trait ImportTarget {
+    /// The serializer of the values (Confluent Avro wire format through the registry).
+    fn transaction_serde(&self) -> &AvroSerde<TransactionEvent>;
+    /// Queues one record with its key and timestamp.
+    fn send_raw(&mut self, topic: &str, key: &str, payload: &[u8], timestamp: i64) -> Result<(), ConnectorError>;
+    /// Waits until every queued record is stored; fails unless all were.
+    fn flush(&mut self) -> Result<(), ConnectorError>;
+}
+
+impl ImportTarget for EventProducer {
+    fn transaction_serde(&self) -> &AvroSerde<TransactionEvent> {
+        EventProducer::transaction_serde(self)
+    }
+    fn send_raw(&mut self, topic: &str, key: &str, payload: &[u8], timestamp: i64) -> Result<(), ConnectorError> {
+        EventProducer::send_raw(self, topic, key, payload, timestamp)
+    }
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        EventProducer::flush(self, Duration::from_secs(60)).map(drop)
+    }
+}
+
+/// Separates cells in a line's identity (no text cell contains it).
+const CELL_SEPARATOR: char = '\u{1f}';
+
 struct CsvCells<'a> {
     header: &'a HashMap<String, usize>,
     fields: Vec<String>,
@@ -85,17 +117,30 @@ impl Cells for JsonCells {
 
 struct Run<'a> {
     converter: &'a Converter,
-    producer: &'a mut EventProducer,
+    producer: &'a mut dyn ImportTarget,
     topic: &'a str,
     report: BufWriter<File>,
     report_path: &'a Path,
     summary: ImportSummary,
+    /// Lines seen so far per content (by a hash of it): the occurrence of the next identical one.
+    occurrences: HashMap<u64, u32>,
 }
 
 impl Run<'_> {
-    fn line(&mut self, line: u64, content: &str, cells: Result<&dyn Cells, Rejection>) -> Result<(), ConnectorError> {
+    /// One line: `content` is reported when it is rejected, `identity` (its normalized content)
+    /// feeds a derived transaction id.
+    fn line(
+        &mut self,
+        line: u64,
+        content: &str,
+        identity: &str,
+        cells: Result<&dyn Cells, Rejection>,
+    ) -> Result<(), ConnectorError> {
         self.summary.lines += 1;
-        let result = cells.and_then(|c| self.converter.convert(c, line, content));
+        let seen = self.occurrences.entry(convert::fnv1a_128(&[identity.as_bytes()]) as u64).or_insert(0);
+        let occurrence = *seen;
+        *seen += 1;
+        let result = cells.and_then(|c| self.converter.convert(c, identity, occurrence));
         let event = match result {
             Ok(e) => e,
             Err(r) => return self.reject(line, content, r),
@@ -151,9 +196,9 @@ fn progress_bar(show: bool, len: u64) -> ProgressBar {
     bar
 }
 
-/// Imports `opts.path` through `producer`; returns the counts once every imported line is
+/// Imports `opts.path` into `producer`; returns the counts once every imported line is
 /// delivered.
-pub fn import(opts: &ImportOptions, producer: &mut EventProducer) -> Result<ImportSummary, ConnectorError> {
+pub fn import(opts: &ImportOptions, producer: &mut dyn ImportTarget) -> Result<ImportSummary, ConnectorError> {
     let converter = Converter::new(opts.mapping.clone())?;
     let file = File::open(&opts.path).map_err(|e| ConnectorError::io(&opts.path, e))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -167,6 +212,7 @@ pub fn import(opts: &ImportOptions, producer: &mut EventProducer) -> Result<Impo
         report: BufWriter::new(report),
         report_path: &opts.report_path,
         summary: ImportSummary::default(),
+        occurrences: HashMap::new(),
     };
     match format_of(opts) {
         FileFormat::JsonLines => import_json_lines(&mut run, &opts.path, file, &bar)?,
@@ -175,7 +221,7 @@ pub fn import(opts: &ImportOptions, producer: &mut EventProducer) -> Result<Impo
     bar.set_message("flushing");
     run.report.flush().map_err(|e| ConnectorError::io(&opts.report_path, e))?;
     let mut summary = std::mem::take(&mut run.summary);
-    run.producer.flush(Duration::from_secs(60))?;
+    run.producer.flush()?;
     bar.finish_and_clear();
     summary.elapsed = start.elapsed();
     Ok(summary)
@@ -200,6 +246,7 @@ fn import_json_lines(run: &mut Run<'_>, path: &Path, file: File, bar: &ProgressB
                 run.line(
                     line_no,
                     &content,
+                    &content,
                     Err(Rejection { reason: UNREADABLE.into(), message: format!("not UTF-8: {e}") }),
                 )?;
                 continue;
@@ -214,7 +261,8 @@ fn import_json_lines(run: &mut Run<'_>, path: &Path, file: File, bar: &ProgressB
             Err(e) => Err(Rejection { reason: UNREADABLE.into(), message: format!("not JSON: {e}") }),
         };
         let text = text.to_string();
-        run.line(line_no, &text, cells.as_ref().map(|c| c as &dyn Cells).map_err(Clone::clone))?;
+        let identity = cells.as_ref().map_or_else(|_| text.clone(), json_identity);
+        run.line(line_no, &text, &identity, cells.as_ref().map(|c| c as &dyn Cells).map_err(Clone::clone))?;
     }
 }
 
@@ -246,25 +294,34 @@ fn import_csv(run: &mut Run<'_>, path: &Path, file: File, bar: &ProgressBar) -> 
                 let fields: Result<Vec<String>, _> =
                     record.iter().map(|f| std::str::from_utf8(f).map(str::to_string)).collect();
                 let content: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+                let identity = content.iter().map(|c| c.trim()).collect::<Vec<_>>().join(&CELL_SEPARATOR.to_string());
                 let content = content.join(&delimiter.to_string());
                 if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
                     continue;
                 }
                 match fields {
-                    Ok(fields) => run.line(line, &content, Ok(&CsvCells { header: &header, fields }))?,
+                    Ok(fields) => run.line(line, &content, &identity, Ok(&CsvCells { header: &header, fields }))?,
                     Err(e) => {
                         let r = Rejection { reason: UNREADABLE.into(), message: format!("not UTF-8: {e}") };
-                        run.line(line, &content, Err(r))?
+                        run.line(line, &content, &identity, Err(r))?
                     }
                 }
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(line);
                 let r = Rejection { reason: UNREADABLE.into(), message: e.to_string() };
-                run.line(line, "", Err(r))?;
+                run.line(line, "", &format!("\0unreadable line {line}"), Err(r))?;
             }
         }
     }
+}
+
+/// A JSON object's identity: its members sorted by name, values as JSON, so the order a tool
+/// wrote the keys in does not matter.
+fn json_identity(cells: &JsonCells) -> String {
+    let mut members: Vec<(&String, &serde_json::Value)> = cells.0.iter().collect();
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    members.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(&CELL_SEPARATOR.to_string())
 }
 
 /// A mapped column missing from the header, for a field with no default, would reject every

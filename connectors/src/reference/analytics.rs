@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use rust_decimal::{Decimal, RoundingStrategy};
 use schemas::{TransactionEvent, TransactionKind, TransactionStatus, UserProfile};
 
+use super::dedupe::{Dedupe, Lane};
 use super::{local_date, local_midnight, timezone, DeadLetter};
 
 /// The analytics settings that change the expected results (`analytics.*` of the processors'
@@ -65,7 +66,7 @@ pub struct MonthlyCashFlow {
     pub money_out: Decimal,
     /// TRANSFER from one of the user's accounts.
     pub transfers_out: Decimal,
-    /// TRANSFER into an account whose owner was known when the credit was processed.
+    /// TRANSFER into an account of this user (counted once its owner is known).
     pub transfers_in: Decimal,
     /// Transactions counted in the month, transfers in included.
     pub count: i64,
@@ -147,8 +148,8 @@ pub(crate) struct Analytics {
     cfg: AnalyticsConfig,
     /// user → (timezone, base currency) of the latest profile.
     profiles: BTreeMap<String, (Tz, String)>,
-    /// Dedupe: `user|transaction_id` and `user|transaction_id|in` → occurred_at.
-    seen: BTreeMap<String, i64>,
+    /// Dedupe: `user|transaction_id` (lane by-user) and `user|transaction_id|in` (transfers in).
+    dedupe: Dedupe,
     /// Partition → clock.
     clocks: BTreeMap<u32, i64>,
     pub(crate) out: AnalyticsOutput,
@@ -156,8 +157,8 @@ pub(crate) struct Analytics {
 }
 
 impl Analytics {
-    pub(crate) fn new(cfg: AnalyticsConfig) -> Self {
-        Analytics { cfg, ..Analytics::default() }
+    pub(crate) fn new(cfg: AnalyticsConfig, dedupe: Dedupe) -> Self {
+        Analytics { cfg, dedupe, ..Analytics::default() }
     }
 
     pub(crate) fn profile(&mut self, p: &UserProfile) {
@@ -166,12 +167,6 @@ impl Analytics {
 
     fn settings(&self, user: &str) -> (Tz, String) {
         self.profiles.get(user).cloned().unwrap_or_else(|| (Tz::UTC, self.cfg.default_base_currency.clone()))
-    }
-
-    /// Whether a dedupe entry is still kept (as the other processors' dedupe in this model: the
-    /// generator repeats records minutes later, far inside any retention).
-    fn seen(&self, key: &str, stream_time: i64, retention_ms: i64) -> bool {
-        self.seen.get(key).is_some_and(|&at| stream_time - at <= retention_ms)
     }
 
     fn month_entry(&self, user: &str, tz: Tz, base: &str, at: i64) -> ((String, String), MonthlyCashFlow) {
@@ -197,19 +192,13 @@ impl Analytics {
     }
 
     /// A transaction of `t.user_id` (the user-keyed copy of a COMPLETED transaction).
-    pub(crate) fn transaction(
-        &mut self,
-        t: &TransactionEvent,
-        rates: &BTreeMap<String, Decimal>,
-        stream_time: i64,
-        retention_ms: i64,
-    ) {
+    pub(crate) fn transaction(&mut self, t: &TransactionEvent, rates: &BTreeMap<String, Decimal>) {
         if t.status != TransactionStatus::Completed || t.kind == TransactionKind::Unknown {
             return;
         }
         let user = t.user_id.as_str();
         let key = format!("{user}|{}", t.transaction_id);
-        if self.seen(&key, stream_time, retention_ms) {
+        if self.dedupe.seen(Lane::TransactionsByUser, user, &key) {
             self.out.duplicates += 1;
             return;
         }
@@ -269,24 +258,17 @@ impl Analytics {
             self.out.spending_daily.insert(k, w);
         }
         self.out.late.extend(late);
-        self.seen.insert(key, at);
+        self.dedupe.remember(Lane::TransactionsByUser, user, &key, at);
     }
 
-    /// The credit leg of a COMPLETED TRANSFER into an account owned by `owner` (known to
-    /// balances when the credit is processed).
-    pub(crate) fn transfer_in(
-        &mut self,
-        owner: &str,
-        t: &TransactionEvent,
-        rates: &BTreeMap<String, Decimal>,
-        stream_time: i64,
-        retention_ms: i64,
-    ) {
+    /// The credit leg of a COMPLETED TRANSFER into an account owned by `owner` (as soon as the
+    /// owner is known: at once, or when the account's record or own first leg names them).
+    pub(crate) fn transfer_in(&mut self, owner: &str, t: &TransactionEvent, rates: &BTreeMap<String, Decimal>) {
         if t.status != TransactionStatus::Completed || t.kind != TransactionKind::Transfer {
             return;
         }
         let key = format!("{owner}|{}|in", t.transaction_id);
-        if self.seen(&key, stream_time, retention_ms) {
+        if self.dedupe.seen(Lane::TransfersInByUser, owner, &key) {
             self.out.duplicates += 1;
             return;
         }
@@ -298,7 +280,7 @@ impl Analytics {
         flow.transfers_in += amount;
         flow.count += 1;
         self.out.cash_flow.insert(month_key, flow);
-        self.seen.insert(key, t.occurred_at.0);
+        self.dedupe.remember(Lane::TransfersInByUser, owner, &key, t.occurred_at.0);
     }
 
     /// Marks the windows closed by the final clock of their user's task.

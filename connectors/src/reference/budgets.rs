@@ -8,8 +8,8 @@ impl Model {
         if t.status != TransactionStatus::Completed {
             return;
         }
-        let key = (t.user_id.clone(), t.transaction_id.clone());
-        if self.retained(self.budget_seen.get(&key)) {
+        let key = format!("{}|{}", t.user_id, t.transaction_id);
+        if self.budget_dedupe.seen(Lane::TransactionsByUser, &t.user_id, &key) {
             self.out.duplicates.budgets += 1;
             return;
         }
@@ -18,7 +18,7 @@ impl Model {
             TransactionKind::Refund => -Decimal::ONE,
             // Other kinds (TRANSFER included) are not spending.
             _ => {
-                self.budget_seen.insert(key, t.occurred_at.0);
+                self.budget_dedupe.remember(Lane::TransactionsByUser, &t.user_id, &key, t.occurred_at.0);
                 return;
             }
         };
@@ -42,7 +42,7 @@ impl Model {
         }
         *self.spending.entry((t.user_id.clone(), t.category.to_string(), date, t.currency.clone())).or_default() +=
             sign * t.amount;
-        self.budget_seen.insert(key, t.occurred_at.0);
+        self.budget_dedupe.remember(Lane::TransactionsByUser, &t.user_id, &key, t.occurred_at.0);
         for (id, def) in matching {
             self.evaluate_budget(&t.user_id, &id, &def, date, &t.transaction_id);
         }

@@ -35,30 +35,63 @@ impl Model {
         if t.status != TransactionStatus::Completed {
             return;
         }
-        let key = (t.user_id.clone(), t.transaction_id.clone());
-        if self.retained(self.goal_seen.get(&key)) {
+        let key = format!("{}|{}", t.user_id, t.transaction_id);
+        if self.goal_dedupe.seen(Lane::TransactionsByUser, &t.user_id, &key) {
             self.out.duplicates.goals += 1;
             return;
         }
-        // Goals of this user that exist now and were created at or before the transaction.
+        if self.count_toward_goals(&t.user_id, t, Self::contribution) {
+            self.goal_dedupe.remember(Lane::TransactionsByUser, &t.user_id, &key, t.occurred_at.0);
+        }
+    }
+
+    /// A COMPLETED TRANSFER into an account of `owner` made by another user (the owner's own
+    /// transfers count from their own copy): it counts toward the owner's goals linked to that
+    /// account.
+    pub(super) fn goal_transfer_in(&mut self, owner: &str, t: &TransactionEvent) {
+        if t.user_id == owner {
+            return;
+        }
+        let key = format!("{owner}|{}|in", t.transaction_id);
+        if self.goal_dedupe.seen(Lane::TransfersInByUser, owner, &key) {
+            self.out.duplicates.goals += 1;
+            return;
+        }
+        let into = |g: &GoalState, t: &TransactionEvent| {
+            let linked = g.account_id.is_some() && g.account_id == t.counterparty_account_id;
+            linked.then_some(t.amount)
+        };
+        if self.count_toward_goals(owner, t, into) {
+            self.goal_dedupe.remember(Lane::TransfersInByUser, owner, &key, t.occurred_at.0);
+        }
+    }
+
+    /// Adds what `t` contributes to each live goal of `user` created at or before it (each
+    /// transaction once per goal). False when a needed rate is missing (dead letter, nothing
+    /// applied).
+    fn count_toward_goals(
+        &mut self,
+        user: &str,
+        t: &TransactionEvent,
+        contribution: impl Fn(&GoalState, &TransactionEvent) -> Option<Decimal>,
+    ) -> bool {
         let mut changes = Vec::new();
         for ((u, id), g) in &self.live_goals {
-            if u != &t.user_id || t.occurred_at < g.state.created_at || g.counted.contains(&t.transaction_id) {
+            if u != user || t.occurred_at < g.state.created_at || g.counted.contains(&t.transaction_id) {
                 continue;
             }
-            if let Some(signed) = Self::contribution(&g.state, t) {
+            if let Some(signed) = contribution(&g.state, t) {
                 match convert(signed.abs(), &t.currency, &g.state.currency, &self.rates) {
                     Some(a) => changes.push((id.clone(), if signed.is_sign_negative() { -a } else { a })),
                     None => {
                         self.dead_letter("goals", &t.transaction_id, "missing_exchange_rate");
-                        return;
+                        return false;
                     }
                 }
             }
         }
-        self.goal_seen.insert(key, t.occurred_at.0);
         for (id, delta) in changes {
-            let k = (t.user_id.clone(), id);
+            let k = (user.to_string(), id);
             let Some(mut g) = self.live_goals.remove(&k) else { continue };
             g.counted.insert(t.transaction_id.clone());
             if !delta.is_zero() {
@@ -67,6 +100,7 @@ impl Model {
             }
             self.live_goals.insert(k, g);
         }
+        true
     }
 
     pub(super) fn goal_event(&mut self, e: &GoalEvent) {

@@ -38,6 +38,13 @@
 //! one is applied and the others count as duplicates, which is what the engine does whichever
 //! copy it sees first since they are identical.
 //!
+//! Dedupe follows docs/money-rules.md ("Duplicates"): one clock per dedupe store, input stream
+//! and partition, entries remembered at that clock ([`dedupe`]). Accounts follow "Accounts"
+//! ([`accounts`]): the `accounts` record names an account's owner and currency, legs before it
+//! are attributed when it arrives, and transfers into an account whose owner is not known yet
+//! count for the owner (cash flow, goals linked to the account) once known. In timestamp order
+//! an account's record, stamped before its first transaction, comes first, as in the engine.
+//!
 //! Spending analytics (issue 5) is in [`analytics`]: daily totals, monthly cash flow and late
 //! records, in [`ReferenceOutput::spending_daily`], [`ReferenceOutput::cash_flow`] and
 //! [`ReferenceOutput::late_records`]. Its lateness follows the processing order given: in timestamp
@@ -54,14 +61,17 @@ use chrono::{Datelike, Days, Months, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use rust_decimal::{Decimal, RoundingStrategy};
 use schemas::{
-    BudgetAction, BudgetEvent, BudgetPeriod, Category, GoalEvent, GoalEventType, GoalStatus, TimestampMillis,
-    TransactionEvent, TransactionKind, TransactionStatus,
+    AccountEvent, BudgetAction, BudgetEvent, BudgetPeriod, Category, GoalEvent, GoalEventType, GoalStatus,
+    TimestampMillis, TransactionEvent, TransactionKind, TransactionStatus,
 };
 
 use crate::event::Event;
+use dedupe::Lane;
 
+mod accounts;
 pub mod analytics;
 mod budgets;
+mod dedupe;
 mod goals;
 
 pub use analytics::{AnalyticsConfig, DailyKey, DailyTotal, LateRecord, MonthlyCashFlow};
@@ -72,8 +82,12 @@ pub use goals::goal_percent;
 pub struct ReferenceConfig {
     /// LOW_BALANCE when a balance goes from `>=` this to `<` this (default 0).
     pub low_balance_threshold: Decimal,
-    /// Dedupe retention in event time (default 30 days).
+    /// Dedupe retention: event-time progress of a record's own stream in its task after the
+    /// original was remembered (default 30 days).
     pub dedupe_retention_ms: i64,
+    /// Partitions of the topics (the engine's tasks): one dedupe clock per stream and
+    /// partition (default 1).
+    pub partitions: u32,
     /// Spending analytics: grace, default base currency, partitions (lateness clocks).
     pub analytics: AnalyticsConfig,
 }
@@ -83,6 +97,7 @@ impl Default for ReferenceConfig {
         ReferenceConfig {
             low_balance_threshold: Decimal::ZERO,
             dedupe_retention_ms: 30 * 24 * 3_600_000,
+            partitions: 1,
             analytics: AnalyticsConfig::default(),
         }
     }
@@ -222,11 +237,17 @@ pub fn compute_in_order(
     order: impl IntoIterator<Item = usize>,
     cfg: &ReferenceConfig,
 ) -> ReferenceOutput {
-    let mut m =
-        Model { cfg: cfg.clone(), analytics: analytics::Analytics::new(cfg.analytics.clone()), ..Model::default() };
+    let dedupe = || dedupe::Dedupe::new(cfg.dedupe_retention_ms, cfg.partitions);
+    let mut m = Model {
+        cfg: cfg.clone(),
+        analytics: analytics::Analytics::new(cfg.analytics.clone(), dedupe()),
+        balance_dedupe: dedupe(),
+        budget_dedupe: dedupe(),
+        goal_dedupe: dedupe(),
+        ..Model::default()
+    };
     for i in order {
         let ev = &events[i];
-        m.stream_time = m.stream_time.max(ev.timestamp().0);
         match ev {
             Event::Rate(r) => {
                 m.rates.insert(r.currency.clone(), r.usd_rate);
@@ -235,6 +256,7 @@ pub fn compute_in_order(
                 m.timezones.insert(p.user_id.clone(), p.timezone.clone());
                 m.analytics.profile(p);
             }
+            Event::Account(a) => m.account_event(a),
             Event::Transaction(t) => {
                 m.balance_legs(t);
                 m.budget_transaction(t);
@@ -325,19 +347,22 @@ struct LiveGoal {
 #[derive(Default)]
 struct Model {
     cfg: ReferenceConfig,
-    stream_time: i64,
     rates: BTreeMap<String, Decimal>,
     timezones: BTreeMap<String, String>,
-    /// Balances: `(account, transaction_id, leg)` → occurred_at of the applied leg.
-    balance_seen: BTreeMap<(String, String, Leg), i64>,
-    /// Budgets: `(user, transaction_id)` → occurred_at.
-    budget_seen: BTreeMap<(String, String), i64>,
+    /// Account records (owner, currency) by account id.
+    records: BTreeMap<String, accounts::AccountRecord>,
+    /// Transfers into an account whose owner is not known yet, by account, in event-time order.
+    held_in: BTreeMap<String, BTreeMap<(i64, String), TransactionEvent>>,
+    /// Balances: `account|transaction_id|leg`, lanes transactions and transfer credits.
+    balance_dedupe: dedupe::Dedupe,
+    /// Budgets: `user|transaction_id`.
+    budget_dedupe: dedupe::Dedupe,
     /// Spending per `(user, category, local date, currency)`.
     spending: BTreeMap<(String, String, NaiveDate, String), Decimal>,
     /// Live budgets per `(user, budget_id)`.
     budget_defs: BTreeMap<(String, String), BudgetDef>,
-    /// Goals: `(user, transaction_id)` → occurred_at.
-    goal_seen: BTreeMap<(String, String), i64>,
+    /// Goals: `user|transaction_id` and `user|transaction_id|in`.
+    goal_dedupe: dedupe::Dedupe,
     /// Live goals per `(user, goal_id)`.
     live_goals: BTreeMap<(String, String), LiveGoal>,
     analytics: analytics::Analytics,
@@ -347,13 +372,6 @@ struct Model {
 impl Model {
     fn tz(&self, user: &str) -> Tz {
         timezone(self.timezones.get(user).map(String::as_str))
-    }
-
-    /// Whether a dedupe entry remembered at `seen` is still kept at the current stream time. The
-    /// engine purges by a stream-time punctuation per task; the generator never repeats a record
-    /// more than minutes later, so any reading of "older than the retention" agrees on its data.
-    fn retained(&self, seen: Option<&i64>) -> bool {
-        seen.is_some_and(|&at| self.stream_time - at <= self.cfg.dedupe_retention_ms)
     }
 
     fn dead_letter(&mut self, processor: &'static str, source_id: &str, reason: &'static str) {
@@ -385,57 +403,62 @@ impl Model {
     }
 
     fn apply_leg(&mut self, t: &TransactionEvent, account: &str, leg: Leg, sign: Decimal) {
-        let key = (account.to_string(), t.transaction_id.clone(), leg);
-        if self.retained(self.balance_seen.get(&key)) {
+        let key = format!("{account}|{}|{}", t.transaction_id, leg.as_str());
+        let lane = match leg {
+            Leg::Debit => Lane::Transactions,
+            Leg::Credit => Lane::TransferCredits,
+        };
+        if self.balance_dedupe.seen(lane, account, &key) {
             self.out.duplicates.balances += 1;
             return;
         }
+        let record = self.records.get(account).cloned();
         let known_currency = self.out.accounts.get(account).map(|a| a.currency.clone());
-        // An account's currency is that of its first applied leg.
-        let currency = known_currency.unwrap_or_else(|| t.currency.clone());
+        // An account's currency is its record's, else that of its first applied leg.
+        let currency = known_currency
+            .or_else(|| record.as_ref().map(|r| r.currency.clone()))
+            .unwrap_or_else(|| t.currency.clone());
         let Some(amount) = convert(t.amount, &t.currency, &currency, &self.rates) else {
             self.dead_letter("balances", &t.transaction_id, "missing_exchange_rate");
             return;
         };
         let acc = self.out.accounts.entry(account.to_string()).or_insert_with(|| AccountState {
             account_id: account.to_string(),
-            user_id: String::new(),
+            user_id: record.as_ref().map(|r| r.user_id.clone()).unwrap_or_default(),
             balance: Decimal::ZERO,
             currency: currency.clone(),
             applied_count: 0,
             last_transaction_id: String::new(),
             updated_at: TimestampMillis(0),
         });
-        let before = acc.balance;
+        let (before, owner_before) = (acc.balance, acc.user_id.clone());
         acc.balance += sign * amount;
         acc.applied_count += 1;
         acc.last_transaction_id = t.transaction_id.clone();
         acc.updated_at = t.occurred_at;
-        if t.account_id == account {
+        // Without a record, the account's own transactions name its owner.
+        if t.account_id == account && record.is_none() {
             acc.user_id = t.user_id.clone();
         }
+        let owner = acc.user_id.clone();
         let threshold = self.cfg.low_balance_threshold;
         if before >= threshold && acc.balance < threshold {
             self.out.notifications.insert(format!("low-balance:{account}:{}:{}", t.transaction_id, leg.as_str()));
         }
-        self.balance_seen.insert(key, t.occurred_at.0);
+        self.balance_dedupe.remember(lane, account, &key, t.occurred_at.0);
+        if owner_before.is_empty() && !owner.is_empty() {
+            self.owner_known(account, &owner);
+        }
     }
 
     // ---------------------------------------------------------------- analytics
 
-    /// The user's copy of the transaction, then (a COMPLETED TRANSFER) its credit into an account
-    /// whose owner balances knows by now: learned from a leg applied on `account_id` = that
-    /// account, which for a transfer to oneself is this transaction's own debit leg.
+    /// The user's copy of the transaction, then (a COMPLETED TRANSFER) its credit to the owner
+    /// of the receiving account, at once or when the owner becomes known.
     fn analytics_transaction(&mut self, t: &TransactionEvent) {
-        let (now, retention) = (self.stream_time, self.cfg.dedupe_retention_ms);
-        self.analytics.transaction(t, &self.rates, now, retention);
-        if t.status != TransactionStatus::Completed || t.kind != TransactionKind::Transfer {
-            return;
-        }
-        let Some(cp) = t.counterparty_account_id.as_deref().filter(|c| !c.trim().is_empty()) else { return };
-        let owner = self.out.accounts.get(cp).map(|a| a.user_id.clone()).filter(|u| !u.is_empty());
-        if let Some(owner) = owner {
-            self.analytics.transfer_in(&owner, t, &self.rates, now, retention);
+        self.analytics.transaction(t, &self.rates);
+        if t.status == TransactionStatus::Completed && t.kind == TransactionKind::Transfer {
+            self.route_transfer_in(t);
         }
     }
 }

@@ -105,6 +105,7 @@ pub fn encode(registry: &Arc<dyn SchemaRegistry>, ev: &Event) -> Vec<u8> {
     match ev {
         Event::Rate(v) => encode_with(registry, topic, v),
         Event::Profile(v) => encode_with(registry, topic, v),
+        Event::Account(v) => encode_with(registry, topic, v),
         Event::Budget(v) => encode_with(registry, topic, v),
         Event::Goal(v) => encode_with(registry, topic, v),
         Event::Transaction(v) => encode_with(registry, topic, v),
@@ -146,7 +147,7 @@ pub struct Actual {
 
 /// Dead-letter topics the finance topology can write, by input name.
 pub fn dlq_topics(app: &str) -> Vec<String> {
-    ["transactions", "budgets", "financial-goals"]
+    ["transactions", "accounts", "budgets", "financial-goals"]
         .iter()
         .map(|t| format!("{t}-dlq"))
         .chain(

@@ -39,9 +39,9 @@ use std::sync::Arc;
 use chrono::Timelike;
 use rust_decimal::Decimal;
 use schemas::{FraudDecision, FraudScore, Notification, NotificationKind, TimestampMillis, TransactionEvent};
-use streams::{ProcessError, Processor, ProcessorContext, PunctuationType, Record};
+use streams::{ProcessError, Processor, ProcessorContext, Record};
 
-use crate::dedupe::Dedupe;
+use crate::dedupe::{Dedupe, Lane};
 use crate::legs::{credit_leg, debit_leg, Leg};
 use crate::money_fmt::format_money;
 use crate::periods::user_tz;
@@ -71,7 +71,11 @@ pub struct FraudProcessor {
 
 impl FraudProcessor {
     pub fn new(shared: Arc<Shared>, leg: Leg) -> Self {
-        let dedupe = shared.dedupe(stores::FRAUD_DEDUPE);
+        let lane = match leg {
+            Leg::Debit => Lane::Transactions,
+            Leg::Credit => Lane::TransferCredits,
+        };
+        let dedupe = shared.dedupe(stores::FRAUD_DEDUPE, lane);
         FraudProcessor { shared, leg, dedupe }
     }
 
@@ -170,13 +174,6 @@ pub fn alert(fs: &FraudScore, tx: &TransactionEvent) -> Notification {
 }
 
 impl Processor<String, TransactionEvent> for FraudProcessor {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_>) -> Result<(), ProcessError> {
-        if self.leg == Leg::Debit {
-            self.dedupe.schedule(ctx);
-        }
-        Ok(())
-    }
-
     fn process(
         &mut self,
         record: Record<String, TransactionEvent>,
@@ -220,14 +217,5 @@ impl Processor<String, TransactionEvent> for FraudProcessor {
             }
         }
         Ok(())
-    }
-
-    fn punctuate(
-        &mut self,
-        _kind: PunctuationType,
-        ts: i64,
-        ctx: &mut ProcessorContext<'_>,
-    ) -> Result<(), ProcessError> {
-        self.dedupe.purge(ctx, ts).map(drop)
     }
 }

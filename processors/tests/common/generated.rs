@@ -11,6 +11,7 @@ impl Harness {
         let bytes = match ev {
             Event::Rate(v) => self.encode(topic, v),
             Event::Profile(v) => self.encode(topic, v),
+            Event::Account(v) => self.encode(topic, v),
             Event::Budget(v) => self.encode(topic, v),
             Event::Goal(v) => self.encode(topic, v),
             Event::Transaction(v) => self.encode(topic, v),

@@ -73,6 +73,20 @@ pub fn transfer(
     t
 }
 
+/// ACCOUNT_OPENED (or, with `kind`, another account event) of `account`, owned by `user`.
+pub fn account(kind: AccountEventType, account: &str, user: &str, currency: &str, at: &str) -> AccountEvent {
+    AccountEvent {
+        event_id: format!("{account}-{}-{at}", kind.symbol()),
+        event_type: kind,
+        account_id: account.into(),
+        user_id: user.into(),
+        account_type: AccountType::Savings,
+        currency: currency.into(),
+        display_name: None,
+        occurred_at: TimestampMillis(ms(at)),
+    }
+}
+
 pub fn budget(id: &str, user: &str, category: Category, limit: &str, period: BudgetPeriod, at: &str) -> BudgetEvent {
     BudgetEvent {
         budget_id: id.into(),
@@ -153,6 +167,10 @@ impl Harness {
         self.append_budget(b);
         self.d.run().unwrap();
     }
+    pub fn account(&mut self, a: &AccountEvent) {
+        self.append_account(a);
+        self.d.run().unwrap();
+    }
     pub fn goal(&mut self, g: &GoalEvent) {
         self.append_goal(g);
         self.d.run().unwrap();
@@ -162,6 +180,10 @@ impl Harness {
     pub fn append_tx(&mut self, t: &TransactionEvent) {
         let bytes = self.encode("transactions", t);
         self.d.append_raw("transactions", Some(t.account_id.as_bytes().to_vec()), Some(bytes), t.occurred_at.0);
+    }
+    pub fn append_account(&mut self, a: &AccountEvent) {
+        let bytes = self.encode("accounts", a);
+        self.d.append_raw("accounts", Some(a.account_id.as_bytes().to_vec()), Some(bytes), a.occurred_at.0);
     }
     pub fn append_budget(&mut self, b: &BudgetEvent) {
         let bytes = self.encode("budgets", b);
@@ -274,6 +296,24 @@ impl Harness {
     /// `finstream_late_records_total{processor="analytics"}`.
     pub fn late_records(&self) -> u64 {
         self.d.metrics().late_records.with_label_values(&["analytics"]).get()
+    }
+    pub fn account_record(&self, account: &str) -> Option<processors::accounts::AccountRecord> {
+        self.d
+            .store_all::<String, processors::accounts::AccountRecord>(stores::ACCOUNTS)
+            .into_iter()
+            .find(|(k, _)| k == account)
+            .map(|(_, v)| v)
+    }
+    /// Entries of the `transfers-in-held` store that are transfers (not index or clock entries).
+    pub fn held_transfers(&self) -> Vec<TransactionEvent> {
+        self.d
+            .store_all::<String, processors::expiry::Slot<TransactionEvent>>(stores::TRANSFERS_IN_HELD)
+            .into_iter()
+            .filter_map(|(_, v)| match v {
+                processors::expiry::Slot::Entry { value, .. } => Some(value),
+                _ => None,
+            })
+            .collect()
     }
     pub fn all_balances(&self) -> BTreeMap<String, BalanceState> {
         self.d.store_all::<String, BalanceState>(stores::BALANCES).into_iter().collect()

@@ -139,6 +139,11 @@ impl World {
         self.d.append_raw_with(self.producer, "transactions", key, Some(bytes), t.occurred_at.0);
     }
 
+    pub fn account(&mut self, a: &AccountEvent) {
+        let bytes = self.encode("accounts", a);
+        self.d.append_raw("accounts", Some(a.account_id.as_bytes().to_vec()), Some(bytes), a.occurred_at.0);
+    }
+
     pub fn budget(&mut self, b: &BudgetEvent) {
         let bytes = self.encode("budgets", b);
         let key = Some(b.user_id.as_bytes().to_vec());

@@ -78,6 +78,18 @@ crate::avro_enum!(
     }
 );
 
+crate::avro_enum!(
+    /// What happened to an account.
+    AccountEventType default Unknown { AccountOpened = "ACCOUNT_OPENED", AccountClosed = "ACCOUNT_CLOSED", Unknown = "UNKNOWN" }
+);
+
+crate::avro_enum!(
+    /// Kind of account; informational (no money rule depends on it).
+    AccountType default Unknown {
+        Checking = "CHECKING", Savings = "SAVINGS", CreditCard = "CREDIT_CARD", Unknown = "UNKNOWN",
+    }
+);
+
 /// `(Avro enum name, its symbols)` for every Rust enum, so tests can compare them with the `.avsc`.
 pub const ENUM_SYMBOLS: &[(&str, &[&str])] = &[
     ("TransactionKind", TransactionKind::SYMBOLS),
@@ -91,4 +103,6 @@ pub const ENUM_SYMBOLS: &[(&str, &[&str])] = &[
     ("GoalStatus", GoalStatus::SYMBOLS),
     ("FraudDecision", FraudDecision::SYMBOLS),
     ("NotificationKind", NotificationKind::SYMBOLS),
+    ("AccountEventType", AccountEventType::SYMBOLS),
+    ("AccountType", AccountType::SYMBOLS),
 ];

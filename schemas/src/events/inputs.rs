@@ -1,12 +1,47 @@
-//! The other input records: budgets, goals, user profiles and exchange rates.
+//! The other input records: accounts, budgets, goals, user profiles and exchange rates.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use streams::serde::SerdeError;
 
 use super::validate;
-use super::{BudgetAction, BudgetPeriod, Category, DateDays, GoalEventType, TimestampMillis};
+use super::{
+    AccountEventType, AccountType, BudgetAction, BudgetPeriod, Category, DateDays, GoalEventType, TimestampMillis,
+};
 use crate::reason;
+
+/// An account's lifecycle (topic `accounts`, key account_id): its owner and currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountEvent {
+    pub event_id: String,
+    pub event_type: AccountEventType,
+    pub account_id: String,
+    /// The owner.
+    pub user_id: String,
+    /// Informational; `Unknown` (a type newer than this reader) is accepted.
+    pub account_type: AccountType,
+    /// ISO 4217 code the account is kept in.
+    pub currency: String,
+    pub display_name: Option<String>,
+    pub occurred_at: TimestampMillis,
+}
+
+crate::avro_record!(top AccountEvent {
+    event_id, event_type, account_id, user_id, account_type, currency, display_name, occurred_at,
+});
+
+impl AccountEvent {
+    /// Ids and owner present, event type known, currency known. Both OPENED and CLOSED carry the
+    /// owner and the currency, so either one alone is enough to attribute the account.
+    fn check(&self) -> Result<(), SerdeError> {
+        const R: &str = "AccountEvent";
+        validate::non_empty(R, "event_id", &self.event_id)?;
+        validate::non_empty(R, "account_id", &self.account_id)?;
+        validate::non_empty(R, "user_id", &self.user_id)?;
+        validate::known(R, "event_type", self.event_type, AccountEventType::Unknown)?;
+        validate::currency(R, "currency", &self.currency).map(drop)
+    }
+}
 
 /// Sets or deletes a spending limit (topic `budgets`, key user_id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ mod validate;
 
 pub use derived::{BalanceUpdated, BudgetAlert, FraudScore, GoalProgress, Notification, SpendingAggregate};
 pub use enums::*;
-pub use inputs::{BudgetEvent, ExchangeRate, GoalEvent, UserProfile};
+pub use inputs::{AccountEvent, BudgetEvent, ExchangeRate, GoalEvent, UserProfile};
 pub use transaction::{Location, Merchant, TransactionEvent};
 
 use crate::codec::Datum;

@@ -128,11 +128,20 @@ fn validation_classes() {
 
 #[test]
 fn other_inputs_validate_too() {
-    use schemas::{BudgetEvent, ExchangeRate, GoalEvent, UserProfile};
+    use schemas::{AccountEvent, AccountEventType, AccountType, BudgetEvent, ExchangeRate, GoalEvent, UserProfile};
     fn check<T: AvroRecord>(v: T) -> Option<String> {
         let serde = AvroSerde::<T>::new(registry());
         serde.deserialize("t", &serde.serialize("t", &v).unwrap()).err().map(|e| e.reason)
     }
+    assert_eq!(check(account()), None);
+    // A newer account type reads as UNKNOWN and is still a valid owner record.
+    assert_eq!(check(AccountEvent { account_type: AccountType::Unknown, ..account() }), None);
+    assert_eq!(check(AccountEvent { user_id: " ".into(), ..account() }).as_deref(), Some(reason::INVALID_FIELD));
+    assert_eq!(
+        check(AccountEvent { event_type: AccountEventType::Unknown, ..account() }).as_deref(),
+        Some(reason::INVALID_FIELD)
+    );
+    assert_eq!(check(AccountEvent { currency: "EURO".into(), ..account() }).as_deref(), Some(reason::UNKNOWN_CURRENCY));
     assert_eq!(check(budget()), None);
     assert_eq!(check(BudgetEvent { limit: dec("-1"), ..budget() }).as_deref(), Some(reason::NEGATIVE_AMOUNT));
     assert_eq!(check(BudgetEvent { currency: "ABC".into(), ..budget() }).as_deref(), Some(reason::UNKNOWN_CURRENCY));

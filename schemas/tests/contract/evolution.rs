@@ -119,3 +119,52 @@ fn int_written_fields_promote_to_long() {
     assert_eq!(b.applied_count, 7);
     assert_eq!(b.balance, dec("0.0001"));
 }
+
+#[test]
+fn account_events_from_a_newer_writer_keep_their_owner() {
+    // A future version: a new account type, a new event type and a new optional field.
+    let mut v: J = serde_json::from_str(schemas::AccountEvent::contract().json).unwrap();
+    let fields = v["fields"].as_array_mut().unwrap();
+    fields.push(serde_json::json!({"name": "iban", "type": ["null", "string"], "default": null}));
+    for f in fields.iter_mut() {
+        match f["name"].as_str().unwrap() {
+            "account_type" => f["type"]["symbols"].as_array_mut().unwrap().push("BROKERAGE".into()),
+            "event_type" => f["type"]["symbols"].as_array_mut().unwrap().push("ACCOUNT_RENAMED".into()),
+            _ => {}
+        }
+    }
+    let writer = v.to_string();
+    let schema = Schema::parse_str(&writer).unwrap();
+    let mut r = Record::new(&schema).unwrap();
+    r.put("event_id", "ae-9");
+    r.put("event_type", Value::Enum(0, "ACCOUNT_OPENED".into()));
+    r.put("account_id", "acc-9");
+    r.put("user_id", "user-9");
+    r.put("account_type", Value::Enum(4, "BROKERAGE".into()));
+    r.put("currency", "CHF");
+    r.put("display_name", Value::Union(0, Box::new(Value::Null)));
+    r.put("occurred_at", Value::TimestampMillis(1_700_000_000_000));
+    r.put("iban", Value::Union(1, Box::new(Value::String("CH93 0076 2011 6238 5295 7".into()))));
+    let body = apache_avro::to_avro_datum(&schema, r).unwrap();
+    let reg = registry();
+    let id = reg.register("accounts-value", &writer).unwrap();
+    let serde = AvroSerde::<schemas::AccountEvent>::new(reg);
+    let a = serde.deserialize("accounts", &wire::frame(id, &body)).unwrap();
+    assert_eq!(a.account_type, schemas::AccountType::Unknown);
+    assert_eq!((a.user_id.as_str(), a.currency.as_str()), ("user-9", "CHF"));
+
+    // An event type this reader does not know is not acted on: a dead letter, not a guess.
+    let mut r = Record::new(&schema).unwrap();
+    r.put("event_id", "ae-10");
+    r.put("event_type", Value::Enum(3, "ACCOUNT_RENAMED".into()));
+    r.put("account_id", "acc-9");
+    r.put("user_id", "user-9");
+    r.put("account_type", Value::Enum(0, "CHECKING".into()));
+    r.put("currency", "CHF");
+    r.put("display_name", Value::Union(0, Box::new(Value::Null)));
+    r.put("occurred_at", Value::TimestampMillis(1_700_000_000_001));
+    r.put("iban", Value::Union(0, Box::new(Value::Null)));
+    let body = apache_avro::to_avro_datum(&schema, r).unwrap();
+    let err = serde.deserialize("accounts", &wire::frame(id, &body)).unwrap_err();
+    assert_eq!(err.reason, schemas::reason::INVALID_FIELD);
+}

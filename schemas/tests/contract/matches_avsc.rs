@@ -43,6 +43,7 @@ fn fields_of<T: AvroRecord>() -> (&'static str, &'static [&'static str]) {
 fn record_fields_match_in_name_and_order() {
     let records = [
         fields_of::<TransactionEvent>(),
+        fields_of::<AccountEvent>(),
         fields_of::<BudgetEvent>(),
         fields_of::<GoalEvent>(),
         fields_of::<UserProfile>(),

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 
 use schemas::registry::{SchemaRegistry, VersionSel};
 use schemas::wire;
-use schemas::{AvroRecord, AvroSerde};
+use schemas::{AccountEvent, AccountEventType, AvroRecord, AvroSerde};
 use streams::serde::Serde;
 
 use crate::samples::*;
@@ -47,6 +47,11 @@ fn roundtrip<T: AvroRecord + PartialEq + Debug + serde::Serialize + serde::de::D
 fn every_record_round_trips() {
     roundtrip("transactions", transaction());
     roundtrip("transactions", transfer());
+    roundtrip("accounts", account());
+    roundtrip(
+        "accounts",
+        AccountEvent { event_type: AccountEventType::AccountClosed, display_name: None, ..account() },
+    );
     roundtrip("budgets", budget());
     roundtrip("financial-goals", goal());
     roundtrip("user-profile", profile());

@@ -51,6 +51,19 @@ pub fn transfer() -> TransactionEvent {
     }
 }
 
+pub fn account() -> AccountEvent {
+    AccountEvent {
+        event_id: "ae-1".into(),
+        event_type: AccountEventType::AccountOpened,
+        account_id: "acc-2".into(),
+        user_id: "user-1".into(),
+        account_type: AccountType::Savings,
+        currency: "JPY".into(),
+        display_name: Some("Rainy day".into()),
+        occurred_at: T0,
+    }
+}
+
 pub fn budget() -> BudgetEvent {
     BudgetEvent {
         budget_id: "b-1".into(),
