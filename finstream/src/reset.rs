@@ -81,6 +81,7 @@ pub fn internal_topics(app_id: &str, topology: &BuiltTopology) -> BTreeSet<Strin
         out.insert(streams::task::dead_letter_topic(t));
     }
     out.insert(format!("{app_id}-commits"));
+    out.insert(runtime::partitioning::partitioners_topic(app_id));
     out
 }
 

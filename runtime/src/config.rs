@@ -51,6 +51,11 @@ pub struct StreamsConfig {
     /// Records buffered per input partition before the partition is paused (Kafka Streams'
     /// `buffered.records.per.partition`): bounds memory when one input runs ahead.
     pub buffered_records_per_partition: usize,
+    /// The partitioner that placed each user source topic's keys (`murmur2`, `crc32` —
+    /// librdkafka's `consistent_random`, the default of non-Java clients —, `fnv1a`, or a
+    /// librdkafka `partitioner` name). Unset topics are detected from their records at the first
+    /// start; set it when the first start meets empty topics written by non-Java producers.
+    pub partitioners: BTreeMap<String, String>,
     /// librdkafka settings passed verbatim to every consumer and producer (security, timeouts).
     /// Keys the engine's guarantees rest on are refused (see [`PROTECTED_KAFKA_KEYS`]).
     pub kafka: BTreeMap<String, String>,
@@ -113,6 +118,7 @@ impl Default for StreamsConfig {
             application_server: None,
             transaction_timeout_ms: None,
             buffered_records_per_partition: default_buffered_records_per_partition(),
+            partitioners: BTreeMap::new(),
             kafka: BTreeMap::new(),
         }
     }

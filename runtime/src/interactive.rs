@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use streams::murmur2::partition_for_key;
 use streams::store::KvPairs;
 use streams::{StreamsMetrics, TaskId};
 
@@ -78,11 +77,14 @@ impl StateHandle {
         self.instance.partitions.read().expect("poisoned").get(&sub).copied()
     }
 
-    /// The partition a key belongs to in `store`'s sub-topology: the Java client's murmur2 over
-    /// the serialized *record key* the sub-topology is partitioned by (which is not always the
-    /// store key, e.g. `cash-flow` is keyed `user|month` but partitioned by user).
+    /// The partition a key belongs to in `store`'s sub-topology: the sub-topology's partitioner
+    /// (the one its producers use, see `runtime::partitioning`) over the serialized *record key*
+    /// the sub-topology is partitioned by (which is not always the store key, e.g. `cash-flow` is
+    /// keyed `user|month` but partitioned by user).
     pub fn partition_for(&self, store: &str, routing_key: &[u8]) -> Option<i32> {
-        self.partitions_of_store(store).map(|n| partition_for_key(routing_key, n))
+        let sub = self.subtopology_of_store(store)?;
+        let plan = self.instance.plan.read().unwrap_or_else(|e| e.into_inner()).clone()?;
+        plan.partition_for(sub, routing_key)
     }
 
     pub fn task_status(&self, store: &str, partition: i32) -> TaskStatus {

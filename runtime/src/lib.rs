@@ -6,6 +6,7 @@ pub mod failpoint;
 pub mod hosts;
 pub mod interactive;
 mod kafka;
+pub mod partitioning;
 mod restore;
 pub mod schema_store;
 mod thread;
@@ -19,7 +20,6 @@ use std::thread::JoinHandle;
 
 use rdkafka::error::KafkaError;
 use state::{RocksConfig, RocksProvider};
-use streams::murmur2::partition_for_key;
 use streams::store::{prefix_end, KvBackend, KvPairs, MemoryBackend, StoreError};
 use streams::{BuiltTopology, CycleError, GlobalStores, StreamsMetrics, TaskError, TaskId, Topology, TopologyError};
 
@@ -95,6 +95,8 @@ pub(crate) struct Instance {
     pub assignment_generation: AtomicU64,
     /// Partition count (= task count) per sub-topology, known after `start`.
     pub partitions: RwLock<HashMap<usize, i32>>,
+    /// Each sub-topology's partitioner and partition count, decided at `start`.
+    pub plan: RwLock<Option<Arc<streams::PartitionPlan>>>,
     pub started: AtomicBool,
     /// The group's instances and their query URLs, from the hosts topic.
     pub hosts: hosts::HostDirectory,
@@ -151,6 +153,7 @@ impl KafkaStreams {
             assignments: RwLock::new(BTreeMap::new()),
             assignment_generation: AtomicU64::new(0),
             partitions: RwLock::new(HashMap::new()),
+            plan: RwLock::new(None),
             started: AtomicBool::new(false),
             hosts: hosts::HostDirectory::default(),
         };
@@ -175,6 +178,9 @@ impl KafkaStreams {
     pub fn start(&mut self) -> Result<(), RuntimeError> {
         let inst = &self.instance;
         topics::check_broker(&inst.config)?;
+        let counts = topics::partition_counts(&inst.config)?;
+        let plan = partitioning::plan(&inst.config, &inst.topology, &counts)?;
+        *inst.plan.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(plan));
         topics::ensure_internal_topics(&inst.config, &inst.topology)?;
         let counts = topics::partition_counts(&inst.config)?;
         let per_sub: HashMap<usize, i32> = inst
@@ -246,8 +252,9 @@ impl KafkaStreams {
     }
 
     /// Committed value of `key` in a local store, if this instance owns the key's partition.
-    pub fn get_local(&self, store: &str, key: &[u8], partitions: i32) -> Result<Option<Option<Vec<u8>>>, RuntimeError> {
-        let p = partition_for_key(key, partitions);
+    /// `key` is the record key the store's sub-topology is partitioned by.
+    pub fn get_local(&self, store: &str, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, RuntimeError> {
+        let Some(p) = self.state_handle().partition_for(store, key) else { return Ok(None) };
         let local = self.instance.local_stores.read().expect("poisoned");
         match local.iter().find(|((s, part, _), _)| s == store && *part == p) {
             Some((_, b)) => Ok(Some(b.get(key)?)),

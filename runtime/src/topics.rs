@@ -118,7 +118,10 @@ fn wanted(
             if topology.repartition_topics.contains(t) {
                 wanted.push(Wanted { name: t.clone(), partitions: n, compacted: false });
             }
-            wanted.push(Wanted { name: streams::task::dead_letter_topic(t), partitions: n, compacted: false });
+            // Re-placed records are dead-lettered to their original topic's DLQ.
+            if !topology.placement_topics.contains(t) {
+                wanted.push(Wanted { name: streams::task::dead_letter_topic(t), partitions: n, compacted: false });
+            }
         }
         for store in &s.stores {
             if topology.store_spec(store).is_some_and(|s| s.logged) {
@@ -180,14 +183,16 @@ pub struct TopicPlan {
 }
 
 /// Every topic `topology` touches under `config`: inputs, outputs, dead-letter topics, global
-/// tables, repartition topics, changelogs and (with an `application_server`) the query hosts
-/// topic. Sorted and without duplicates.
+/// tables, repartition and placement topics, changelogs, the partitioner decisions and (with an
+/// `application_server`) the query hosts topic. Sorted and without duplicates.
 pub fn plan(config: &StreamsConfig, topology: &BuiltTopology) -> Vec<TopicPlan> {
     let mut all: BTreeMap<String, bool> = BTreeMap::new();
     for sub in &topology.subtopologies {
         for t in &sub.source_topics {
             all.insert(t.clone(), false);
-            all.insert(streams::task::dead_letter_topic(t), false);
+            if !topology.placement_topics.contains(t) {
+                all.insert(streams::task::dead_letter_topic(t), false);
+            }
         }
         for t in &sub.sink_topics {
             all.entry(t.clone()).or_insert(false);
@@ -202,6 +207,7 @@ pub fn plan(config: &StreamsConfig, topology: &BuiltTopology) -> Vec<TopicPlan> 
     if config.application_server.is_some() {
         all.insert(crate::hosts::hosts_topic(&config.application_id), true);
     }
+    all.insert(crate::partitioning::partitioners_topic(&config.application_id), false);
     all.into_iter().map(|(name, compacted)| TopicPlan { name, compacted }).collect()
 }
 

@@ -70,6 +70,10 @@ fn group_consumer(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", if config.exactly_once() { "read_committed" } else { "read_uncommitted" });
+    if !config.kafka.contains_key("statistics.interval.ms") {
+        // Partition ends for KIP-695 (see `ThreadContext::stats`).
+        cc.set("statistics.interval.ms", "1000");
+    }
     if config.consumer_protocol() {
         // The broker assigns; `range` keeps equal partition numbers of co-partitioned topics together.
         if !config.kafka.contains_key("group.remote.assignor") {
@@ -111,12 +115,17 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
         error: None,
     })));
     lock(&shared).as_ref().expect("state present").publish_assignment();
-    let consumer = group_consumer(&instance, thread_idx, ThreadContext { state: shared.clone() })?;
+    let consumer = group_consumer(
+        &instance,
+        thread_idx,
+        ThreadContext { state: shared.clone(), stable_ends: Default::default() },
+    )?;
     let mut lp = Loop {
         commit_interval: Duration::from_millis(instance.config.commit_interval_ms()),
         last_commit: Instant::now(),
         backoff: Duration::ZERO,
         last_lag: Instant::now(),
+        last_ends: Instant::now(),
         busy: false,
         purger: Purger::new(&instance.config, &instance.topology.repartition_topics)?,
     };
@@ -172,6 +181,7 @@ struct Loop {
     last_commit: Instant,
     backoff: Duration,
     last_lag: Instant,
+    last_ends: Instant,
     /// The last iteration processed something: poll without waiting.
     busy: bool,
     purger: Purger,
@@ -203,6 +213,10 @@ impl Loop {
         }
         route(state, polled);
         backpressure(state, consumer)?;
+        if self.last_ends.elapsed() >= Duration::from_millis(100) {
+            report_ends(state, consumer);
+            self.last_ends = Instant::now();
+        }
         let step = self.process(state, consumer, now);
         let step = step.and_then(|()| {
             if self.last_commit.elapsed() < self.commit_interval {
@@ -355,6 +369,23 @@ fn backpressure(state: &mut ThreadState, consumer: &BaseConsumer<ThreadContext>)
     }
     state.pause(consumer, &pause)?;
     state.resume(consumer, &resume)
+}
+
+/// Tells each task how far its input partitions reach in the broker and how far they are
+/// fetched, so it waits for records the broker holds instead of running ahead (KIP-695).
+fn report_ends(state: &mut ThreadState, consumer: &BaseConsumer<ThreadContext>) {
+    let Ok(positions) = consumer.position() else { return };
+    let ends = consumer.context().stable_ends.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for e in positions.elements() {
+        let Some(id) = state.task_of(e.topic(), e.partition()) else { continue };
+        let Some(task) = state.active.get_mut(id) else { continue };
+        if let Offset::Offset(pos) = e.offset() {
+            task.set_fetch_position(e.topic(), pos);
+        }
+        if let Some(end) = ends.get(&(e.topic().to_string(), e.partition())) {
+            task.set_end_offset(e.topic(), *end);
+        }
+    }
 }
 
 fn record_lag(instance: &Instance, consumer: &BaseConsumer<ThreadContext>) {

@@ -132,6 +132,9 @@ impl ThreadState {
                 self.instance.metrics.clone(),
                 config.clone(),
             )?;
+            if let Some(plan) = self.instance.plan.read().unwrap_or_else(|e| e.into_inner()).clone() {
+                task.set_partitioning(plan);
+            }
             if self.reader.register(&mut task)? {
                 self.restoring.insert(id, task);
             } else {
@@ -278,9 +281,23 @@ pub(crate) fn tpl_of<'a>(parts: impl Iterator<Item = &'a TopicPartition>) -> Top
 /// The consumer context: rebalance callbacks run inside `poll` on the stream thread.
 pub(crate) struct ThreadContext {
     pub state: Arc<Mutex<Option<ThreadState>>>,
+    /// Last stable offset of each assigned partition, from librdkafka's statistics: how far the
+    /// broker holds committed records, for KIP-695's "wait for data the broker has".
+    pub stable_ends: Mutex<HashMap<TopicPartition, i64>>,
 }
 
-impl ClientContext for ThreadContext {}
+impl ClientContext for ThreadContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut ends = self.stable_ends.lock().unwrap_or_else(|e| e.into_inner());
+        for (topic, t) in statistics.topics {
+            for (p, part) in t.partitions {
+                if p >= 0 && part.ls_offset >= 0 {
+                    ends.insert((topic.clone(), p), part.ls_offset);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for ThreadContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
