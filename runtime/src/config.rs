@@ -51,6 +51,9 @@ pub struct StreamsConfig {
     /// Records buffered per input partition before the partition is paused (Kafka Streams'
     /// `buffered.records.per.partition`): bounds memory when one input runs ahead.
     pub buffered_records_per_partition: usize,
+    /// How often repartition topics are purged up to the committed offsets
+    /// (`repartition.purge.interval.ms`).
+    pub repartition_purge_interval_ms: u64,
     /// The partitioner that placed each user source topic's keys (`murmur2`, `crc32` —
     /// librdkafka's `consistent_random`, the default of non-Java clients —, `fnv1a`, or a
     /// librdkafka `partitioner` name). Unset topics are detected from their records at the first
@@ -98,6 +101,9 @@ pub const fn default_alos_commit_interval_ms() -> u64 {
 pub const fn default_transaction_timeout_ms() -> u64 {
     10_000
 }
+pub const fn default_repartition_purge_interval_ms() -> u64 {
+    30_000
+}
 pub const fn default_buffered_records_per_partition() -> usize {
     1_000
 }
@@ -118,6 +124,7 @@ impl Default for StreamsConfig {
             application_server: None,
             transaction_timeout_ms: None,
             buffered_records_per_partition: default_buffered_records_per_partition(),
+            repartition_purge_interval_ms: default_repartition_purge_interval_ms(),
             partitioners: BTreeMap::new(),
             kafka: BTreeMap::new(),
         }

@@ -179,6 +179,7 @@ impl KafkaStreams {
         let inst = &self.instance;
         topics::check_broker(&inst.config)?;
         let counts = topics::partition_counts(&inst.config)?;
+        topics::check_sources(&inst.topology, &counts)?;
         let plan = partitioning::plan(&inst.config, &inst.topology, &counts)?;
         *inst.plan.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(plan));
         topics::ensure_internal_topics(&inst.config, &inst.topology)?;

@@ -60,6 +60,12 @@ pub fn is_mock_cluster_id(id: &str) -> bool {
     id.starts_with("mockCluster")
 }
 
+/// Refuses missing source topics and sub-topologies whose topics disagree on their partition
+/// count, before anything else reads them.
+pub(crate) fn check_sources(topology: &BuiltTopology, existing: &BTreeMap<String, i32>) -> Result<(), RuntimeError> {
+    subtopology_partitions(topology, existing).map(|_| ())
+}
+
 /// A topic the engine creates, with its partition count and whether it is compacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Wanted {

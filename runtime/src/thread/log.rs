@@ -32,12 +32,16 @@ pub enum KafkaLogError {
     /// young: a second instance runs with the same identity (a copied state directory).
     #[error("fenced: another instance uses transactional id {0} (a copy of this instance's state directory?)")]
     FencedByAnotherInstance(String),
+    /// librdkafka's producer is in a fatal state (e.g. fenced after its transaction timed out).
+    #[error("producer failed fatally: {0}")]
+    Fatal(String),
 }
 
 impl LogError for KafkaLogError {
     fn is_fatal(&self) -> bool {
         match self {
             KafkaLogError::Kafka(KafkaError::Transaction(e)) => e.is_fatal(),
+            KafkaLogError::Fatal(_) => true,
             _ => false,
         }
     }
@@ -67,8 +71,10 @@ impl LogError for KafkaLogError {
 pub(crate) struct ThreadProducer {
     pub producer: BaseProducer<DeliveryTracker>,
     pub transactional_id: Option<String>,
-    /// When the open transaction began (tells a timed-out transaction from a second instance).
-    began: Instant,
+    /// When the open transaction first wrote (the broker times a transaction from its first
+    /// partition, not from `begin_transaction`): tells a timed-out transaction from a second
+    /// instance.
+    began: Option<Instant>,
     transaction_timeout: Duration,
 }
 
@@ -92,7 +98,7 @@ impl ThreadProducer {
         Ok(ThreadProducer {
             producer,
             transactional_id,
-            began: Instant::now(),
+            began: None,
             transaction_timeout: Duration::from_millis(config.transaction_timeout_ms()),
         })
     }
@@ -101,24 +107,29 @@ impl ThreadProducer {
         self.transactional_id.is_some()
     }
 
-    /// A fencing error while the transaction was younger than its timeout can only come from a
-    /// newer producer with the same transactional id.
+    /// Turns librdkafka's error into the cycle's: a fatal producer (librdkafka says so on any
+    /// later call) is `Fatal`, or `FencedByAnotherInstance` when it was fenced while its
+    /// transaction was younger than its timeout — then only a newer producer with the same
+    /// transactional id can have done it.
     fn classify(&self, e: KafkaError) -> KafkaLogError {
-        if let KafkaError::Transaction(t) = &e {
-            let fenced = matches!(t.code(), RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced);
-            if fenced && self.began.elapsed() < self.transaction_timeout {
-                return KafkaLogError::FencedByAnotherInstance(self.transactional_id.clone().unwrap_or_default());
-            }
+        let Some((code, reason)) = self.producer.client().fatal_error() else { return KafkaLogError::Kafka(e) };
+        let fenced = matches!(code, RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced);
+        if fenced && self.began.is_none_or(|b| b.elapsed() < self.transaction_timeout) {
+            return KafkaLogError::FencedByAnotherInstance(self.transactional_id.clone().unwrap_or_default());
         }
-        KafkaLogError::Kafka(e)
+        KafkaLogError::Fatal(format!("{code}: {reason}"))
     }
 
     fn begin(&mut self) -> Result<(), KafkaLogError> {
         if self.eos() {
             self.producer.begin_transaction().map_err(|e| self.classify(e))?;
         }
-        self.began = Instant::now();
+        self.began = None;
         Ok(())
+    }
+
+    fn wrote(&mut self) {
+        self.began.get_or_insert_with(Instant::now);
     }
 }
 
@@ -150,7 +161,9 @@ impl<C: ConsumerContext> TxnLog for KafkaLog<'_, C> {
     }
 
     fn send(&mut self, task: TaskId, record: OutRecord) -> Result<(), KafkaLogError> {
+        self.producer.wrote();
         send(&self.producer.producer, &record, sender(task)).map_err(|e| match e {
+            KafkaError::MessageProduction(RDKafkaErrorCode::Fatal) => self.producer.classify(e),
             KafkaError::MessageProduction(code) => KafkaLogError::Delivery(DeliveryFailure {
                 topic: record.topic.clone(),
                 code: Some(code),
@@ -162,8 +175,11 @@ impl<C: ConsumerContext> TxnLog for KafkaLog<'_, C> {
 
     fn flush(&mut self) -> Result<Delivered, KafkaLogError> {
         let p = &self.producer.producer;
-        p.flush(CALL_TIMEOUT)?;
+        p.flush(CALL_TIMEOUT).map_err(|e| self.producer.classify(e))?;
         if let Some(failure) = p.context().take_failure() {
+            if p.client().fatal_error().is_some() {
+                return Err(self.producer.classify(KafkaError::Flush(RDKafkaErrorCode::Fatal)));
+            }
             return Err(KafkaLogError::Delivery(failure));
         }
         Ok(p.context().take())
@@ -182,6 +198,7 @@ impl<C: ConsumerContext> TxnLog for KafkaLog<'_, C> {
             .consumer
             .group_metadata()
             .ok_or(KafkaLogError::Kafka(KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownMemberId)))?;
+        self.producer.wrote();
         let producer = &self.producer.producer;
         retry(|| producer.send_offsets_to_transaction(&tpl, &cgm, CALL_TIMEOUT)).map_err(|e| self.producer.classify(e))
     }

@@ -299,6 +299,9 @@ impl Loop {
             _ => {
                 let mut log = KafkaLog::new(&mut state.producer, consumer, &state.fail_points);
                 if let Err(abort) = state.active.abort(&mut log) {
+                    if matches!(abort, KafkaLogError::FencedByAnotherInstance(_)) {
+                        return Err(RuntimeError::Cycle(CycleError::Log(abort)));
+                    }
                     tracing::warn!(error = %abort, "abort failed; recreating the producer");
                     let id = state.producer.transactional_id.clone();
                     state.producer = ThreadProducer::create(&state.instance.config, id)?;

@@ -15,13 +15,11 @@ use crate::kafka::client_config;
 use crate::topics::block_on;
 use crate::{RuntimeError, StreamsConfig};
 
-/// Kafka Streams' default `repartition.purge.interval.ms`.
-const PURGE_INTERVAL: Duration = Duration::from_secs(30);
-
 pub(crate) struct Purger {
     admin: AdminClient<DefaultClientContext>,
     repartition: HashSet<String>,
     last: Instant,
+    interval: Duration,
     /// Offsets already purged up to, so unchanged partitions are not asked again.
     done: BTreeMap<(String, i32), i64>,
 }
@@ -32,14 +30,15 @@ impl Purger {
             admin: client_config(config).create()?,
             repartition: repartition_topics.iter().cloned().collect(),
             last: Instant::now(),
+            interval: Duration::from_millis(config.repartition_purge_interval_ms),
             done: BTreeMap::new(),
         })
     }
 
     /// After a commit: deletes repartition records before the committed positions, at most
-    /// every 30 s. A failure is logged (the records only wait for their retention).
+    /// every `repartition_purge_interval_ms`. A failure is logged (the records only wait for their retention).
     pub fn after_commit(&mut self, tasks: &TaskSet) {
-        if self.repartition.is_empty() || self.last.elapsed() < PURGE_INTERVAL {
+        if self.repartition.is_empty() || self.last.elapsed() < self.interval {
             return;
         }
         self.last = Instant::now();
