@@ -19,4 +19,19 @@ if ! "$venv/bin/python" -c "import confluent_kafka, fastavro" 2>/dev/null; then
   "$venv/bin/pip" install -q "confluent-kafka[avro,schemaregistry]==2.16.0"
 fi
 export PYTHON="$venv/bin/python"
+# Apache Kafka under the Kafka tests: the jars are resolved from Maven Central (cached in ~/.m2)
+# before the build, and one single-node broker serves every test binary of the run
+# (testkit's FINSTREAM_TEST_BOOTSTRAP; tests that kill brokers start private clusters). It is
+# stopped, and its data removed, when this script exits.
+scripts/kafka.sh classpath >/dev/null
+if [ -z "${FINSTREAM_TEST_BOOTSTRAP:-}" ]; then
+  broker_dir=$(mktemp -d "${TMPDIR:-/tmp}/finstream-test-kafka.XXXXXX")
+  trap 'scripts/kafka.sh stop --dir "$broker_dir" >/dev/null 2>&1 || true; rm -rf "$broker_dir"' EXIT
+  bootstrap=$(KAFKA_JVM_OPTS=${KAFKA_JVM_OPTS:--XX:TieredStopAtLevel=1} scripts/kafka.sh start --dir "$broker_dir" --watch $$ | sed -n 's/^bootstrap: //p')
+  [ -n "$bootstrap" ] || { echo "test.sh: the test broker did not start" >&2; exit 1; }
+  export FINSTREAM_TEST_BOOTSTRAP=$bootstrap
+  echo "test broker: $bootstrap"
+fi
+started=$(date +%s)
 cargo test --workspace --locked "$@"
+echo "test.sh: cargo test took $(( $(date +%s) - started )) s"

@@ -1,15 +1,13 @@
-//! `finstream generate` end to end: the generator's events produced over TCP to librdkafka's mock
-//! cluster with schemas registered over HTTP, then read back, decoded and compared with what the
+//! `finstream generate` end to end: the generator's events produced to Apache Kafka (a private
+//! broker per test: the generator writes the fixed input topic names) with schemas registered over
+//! HTTP, then read back, decoded and compared with what the
 //! generator made, record for record and partition for partition.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use connectors::{
     generate, topics, Event, EventProducer, FraudLabel, GenerateOptions, Generator, GeneratorConfig, KafkaTarget,
 };
@@ -17,13 +15,16 @@ use schemas::registry::{subject_for, HttpRegistry, SchemaRegistry};
 use schemas::{wire, AccountEvent, AvroSerde, BudgetEvent, ExchangeRate, GoalEvent, TransactionEvent, UserProfile};
 use streams::murmur2::partition_for_key;
 use streams::serde::Serde;
+use testkit::{read_committed_at_least, registry, Kafka, Registry};
 
 const PARTITIONS: i32 = 3;
 const INPUTS: [&str; 6] =
     [topics::RATES, topics::PROFILES, topics::ACCOUNTS, topics::BUDGETS, topics::GOALS, topics::TRANSACTIONS];
 
-fn cluster() -> Mock {
-    mock_cluster(&INPUTS.map(|t| (t, PARTITIONS)))
+fn cluster() -> Kafka {
+    let kafka = Kafka::cluster(1);
+    kafka.create_topics(&INPUTS.map(|t| (t, PARTITIONS)));
+    kafka
 }
 
 fn decode(reg: &Arc<dyn SchemaRegistry>, topic: &str, bytes: &[u8]) -> Event {
@@ -44,18 +45,19 @@ fn decode(reg: &Arc<dyn SchemaRegistry>, topic: &str, bytes: &[u8]) -> Event {
 /// Every input topic as (partition → [(key, timestamp, event)] in offset order).
 type Arrived = BTreeMap<&'static str, BTreeMap<i32, Vec<(String, i64, Event)>>>;
 
-fn read_back(mock: &Mock, reg: &common::Registry, expected: &BTreeMap<&str, usize>) -> Arrived {
+fn read_back(kafka: &Kafka, reg: &Registry, expected: &BTreeMap<&str, usize>) -> Arrived {
     let client: Arc<dyn SchemaRegistry> = reg.registry.clone();
     let mut arrived = Arrived::new();
     for topic in INPUTS {
         let want = expected.get(topic).copied().unwrap_or(0);
-        let records = read_topic(&mock.bootstrap_servers(), topic, PARTITIONS, want, Duration::from_secs(30));
+        let records = read_committed_at_least(kafka.bootstrap(), topic, want, Duration::from_secs(60));
         let id = reg.registry.lookup(&subject_for(topic), contract_json(topic)).expect("schema registered").id;
         let parts = arrived.entry(topic).or_default();
         for r in records {
             let (schema_id, _) = wire::split(&r.value).expect("Confluent wire format");
             assert_eq!(schema_id, id, "{topic} written with the contract schema's id");
-            parts.entry(r.partition).or_default().push((r.key.clone(), r.timestamp, decode(&client, topic, &r.value)));
+            let key = r.key_str().to_string();
+            parts.entry(r.partition).or_default().push((key, r.timestamp, decode(&client, topic, &r.value)));
         }
     }
     arrived
@@ -93,7 +95,7 @@ fn counts(events: &[Event]) -> BTreeMap<&'static str, usize> {
 
 #[test]
 fn whole_data_set_arrives_decodable_in_order_with_labels_aside() {
-    let mock = cluster();
+    let kafka = cluster();
     let reg = registry();
     let dir = tempfile::tempdir().unwrap();
     let labels_path = dir.path().join("labels.jsonl");
@@ -102,7 +104,7 @@ fn whole_data_set_arrives_decodable_in_order_with_labels_aside() {
     assert!(!labels.is_empty(), "the data set has fraud scenarios");
 
     let registry: Arc<dyn SchemaRegistry> = Arc::new(HttpRegistry::new(&reg.url));
-    let mut producer = EventProducer::new(&KafkaTarget::new(mock.bootstrap_servers()), registry).unwrap();
+    let mut producer = EventProducer::new(&KafkaTarget::new(kafka.bootstrap().to_string()), registry).unwrap();
     let opts = GenerateOptions {
         generator: cfg,
         rate: None,
@@ -118,7 +120,7 @@ fn whole_data_set_arrives_decodable_in_order_with_labels_aside() {
     let by_topic: BTreeMap<&str, usize> = summary.by_topic.iter().map(|(t, n)| (*t, *n as usize)).collect();
     assert_eq!(by_topic, counts(&events));
 
-    let arrived = read_back(&mock, &reg, &counts(&events));
+    let arrived = read_back(&kafka, &reg, &counts(&events));
     let expected = expected_layout(&events);
     for topic in INPUTS {
         let got = arrived.get(topic).cloned().unwrap_or_default();
@@ -144,14 +146,14 @@ fn whole_data_set_arrives_decodable_in_order_with_labels_aside() {
 
 #[test]
 fn count_and_rate_limit_continue_past_the_data_set_into_fresh_rounds() {
-    let mock = cluster();
+    let kafka = cluster();
     let reg = registry();
     let cfg = GeneratorConfig { seed: 11, users: 2, days: 2, ..GeneratorConfig::default() };
     let (round0, _) = Generator::generate_all(cfg.clone());
     let count = round0.len() as u64 + 40;
     let rate = 400.0;
     let registry: Arc<dyn SchemaRegistry> = Arc::new(HttpRegistry::new(&reg.url));
-    let mut producer = EventProducer::new(&KafkaTarget::new(mock.bootstrap_servers()), registry).unwrap();
+    let mut producer = EventProducer::new(&KafkaTarget::new(kafka.bootstrap().to_string()), registry).unwrap();
     let opts = GenerateOptions {
         generator: cfg.clone(),
         rate: Some(rate),
@@ -169,7 +171,7 @@ fn count_and_rate_limit_continue_past_the_data_set_into_fresh_rounds() {
 
     let mut source = connectors::EventSource::new(cfg);
     let events: Vec<Event> = (0..count).map(|_| source.next(true).unwrap().0).collect();
-    let arrived = read_back(&mock, &reg, &counts(&events));
+    let arrived = read_back(&kafka, &reg, &counts(&events));
     assert_eq!(arrived, expected_layout(&events));
     let fresh = events[round0.len()..].iter().filter_map(Event::user_id).filter(|u| u.starts_with("r1-")).count();
     assert!(fresh > 0, "the second round has its own users");
@@ -177,10 +179,10 @@ fn count_and_rate_limit_continue_past_the_data_set_into_fresh_rounds() {
 
 #[test]
 fn stop_flag_ends_an_endless_run_with_everything_sent_delivered() {
-    let mock = cluster();
+    let kafka = cluster();
     let reg = registry();
     let registry: Arc<dyn SchemaRegistry> = Arc::new(HttpRegistry::new(&reg.url));
-    let mut producer = EventProducer::new(&KafkaTarget::new(mock.bootstrap_servers()), registry).unwrap();
+    let mut producer = EventProducer::new(&KafkaTarget::new(kafka.bootstrap().to_string()), registry).unwrap();
     let opts = GenerateOptions {
         generator: GeneratorConfig { users: 5, days: 3, ..GeneratorConfig::default() },
         rate: Some(2000.0),
@@ -199,7 +201,7 @@ fn stop_flag_ends_an_endless_run_with_everything_sent_delivered() {
     stopper.join().unwrap();
     assert!(summary.events > 0);
     for (topic, n) in &summary.by_topic {
-        let got = read_topic(&mock.bootstrap_servers(), topic, PARTITIONS, *n as usize, Duration::from_secs(30));
+        let got = read_committed_at_least(kafka.bootstrap(), topic, *n as usize, Duration::from_secs(60));
         assert_eq!(got.len() as u64, *n, "{topic}: every event sent before the stop was delivered, once");
     }
 }

@@ -1,20 +1,18 @@
 //! `finstream import` end to end: fixture files with good and bad lines go through the mapping,
-//! the contract's validation and the producer to the mock cluster; what arrived on `transactions`
+//! the contract's validation and the producer to Apache Kafka; what arrived on `transactions`
 //! and what the report says are both checked line by line.
-
-mod common;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use connectors::import::{import, ImportMapping, ImportOptions, RejectedLine};
 use connectors::{EventProducer, KafkaTarget};
 use rust_decimal::Decimal;
 use schemas::registry::{HttpRegistry, SchemaRegistry};
 use schemas::{AvroSerde, Category, TransactionEvent, TransactionKind, TransactionStatus};
 use streams::serde::Serde;
+use testkit::{read_committed_at_least, registry, unique, Kafka};
 
 const PARTITIONS: i32 = 2;
 
@@ -29,16 +27,18 @@ struct Outcome {
 }
 
 fn run_import(file: &str, mapping: ImportMapping, expected: usize) -> Outcome {
-    let mock = mock_cluster(&[("transactions", PARTITIONS)]);
+    let kafka = Kafka::shared();
+    let topic = unique("transactions");
+    kafka.create_topics(&[(&topic, PARTITIONS)]);
     let reg = registry();
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("rejected.jsonl");
     let client: Arc<dyn SchemaRegistry> = Arc::new(HttpRegistry::new(&reg.url));
-    let mut producer = EventProducer::new(&KafkaTarget::new(mock.bootstrap_servers()), client).unwrap();
+    let mut producer = EventProducer::new(&KafkaTarget::new(kafka.bootstrap().to_string()), client).unwrap();
     let opts = ImportOptions {
         path: fixture(file),
         report_path: report_path.clone(),
-        topic: "transactions".into(),
+        topic: topic.clone(),
         mapping,
         progress: false,
     };
@@ -46,14 +46,13 @@ fn run_import(file: &str, mapping: ImportMapping, expected: usize) -> Outcome {
     let report: Vec<RejectedLine> =
         std::fs::read_to_string(&report_path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let serde = AvroSerde::<TransactionEvent>::new(reg.registry.clone());
-    let mut records =
-        read_topic(&mock.bootstrap_servers(), "transactions", PARTITIONS, expected, Duration::from_secs(30));
+    let mut records = read_committed_at_least(kafka.bootstrap(), &topic, expected, Duration::from_secs(60));
     records.sort_by_key(|r| (r.timestamp, r.partition, r.offset));
     let arrived = records
         .iter()
         .map(|r| {
-            let t = serde.deserialize("transactions", &r.value).unwrap();
-            assert_eq!(r.key, t.account_id, "keyed by account");
+            let t = serde.deserialize(&topic, &r.value).unwrap();
+            assert_eq!(r.key_str(), t.account_id, "keyed by account");
             assert_eq!(r.timestamp, t.occurred_at.0, "record timestamp is the event time");
             t
         })
@@ -213,16 +212,18 @@ fn json_lines_with_a_contract_style_mapping() {
 
 #[test]
 fn a_header_that_cannot_fill_required_fields_fails_before_producing() {
-    let mock = mock_cluster(&[("transactions", 1)]);
+    let kafka = Kafka::shared();
+    let topic = unique("transactions");
+    kafka.create_topics(&[(&topic, 1)]);
     let reg = registry();
     let dir = tempfile::tempdir().unwrap();
     let client: Arc<dyn SchemaRegistry> = Arc::new(HttpRegistry::new(&reg.url));
-    let mut producer = EventProducer::new(&KafkaTarget::new(mock.bootstrap_servers()), client).unwrap();
+    let mut producer = EventProducer::new(&KafkaTarget::new(kafka.bootstrap().to_string()), client).unwrap();
     // The default mapping has no user column and no default user.
     let opts = ImportOptions {
         path: fixture("statement.csv"),
         report_path: dir.path().join("r.jsonl"),
-        topic: "transactions".into(),
+        topic,
         mapping: ImportMapping::default(),
         progress: false,
     };

@@ -1,5 +1,6 @@
-//! The dashboard in a real browser: a running demo (embedded cluster, registry, topology,
-//! generator with fraud scenarios, query API) and headless Chromium loading `/` with a chosen
+//! The dashboard in a real browser: a running demo on Apache Kafka (`--bootstrap-servers` to a
+//! private broker; registry, topology under exactly-once, generator with fraud scenarios, query
+//! API) and headless Chromium loading `/` with a chosen
 //! account and user. The test checks that the page drew what the query API answers: the
 //! account's balance, a bar per spending category, throughput counters above zero and the
 //! activity rows. The screenshot is kept in Cargo's test tmp dir (path printed).
@@ -70,6 +71,7 @@ fn rows(dom: &str, tbody: &str) -> usize {
 
 #[test]
 fn dashboard_shows_live_data_in_headless_chromium() {
+    let kafka = testkit::Kafka::cluster(1);
     let dir = tempfile::tempdir().unwrap();
     let opts = DemoOptions {
         rate: 400.0,
@@ -80,7 +82,7 @@ fn dashboard_shows_live_data_in_headless_chromium() {
         registry_port: 0,
         state_dir: Some(dir.path().join("state")),
         query_port: Some(0),
-        bootstrap_servers: None,
+        bootstrap_servers: Some(kafka.bootstrap().to_string()),
     };
     // The page is asked about the account of the first generated transaction and about the user
     // with the most spending among the first events, over the days those events cover.

@@ -4,8 +4,8 @@
 //!
 //! - `driver_agrees_with_reference`: the in-memory test driver (fast; pins the rules);
 //! - `kafka_exactly_once_agrees_with_reference`: the real thing: Avro in the Confluent wire
-//!   format through the registry, the Kafka protocol over TCP to the mock cluster, two stream
-//!   threads, exactly-once; then the committed stores and what a `read_committed` consumer sees
+//!   format through the registry, Apache Kafka (a private broker: the topology uses the default
+//!   topic names), two stream threads, exactly-once; then the committed stores and what a `read_committed` consumer sees
 //!   on the derived topics.
 
 mod money;
@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use finstream::{app, config::AppConfig, registry};
 use money::{Actual, Input, Raw};
-use processors::finance_topology;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use schemas::registry::{EmbeddedRegistry, SchemaRegistry};
-use streams::{DriverConfig, StreamsMetrics, TopologyTestDriver};
+use streams::StreamsMetrics;
+use testkit::Kafka;
 
 const SEED: u64 = 20_261_122;
 const APP: &str = "finance";
@@ -59,21 +59,10 @@ fn driver_agrees_with_reference() {
     check_size(&input);
     eprintln!("generated and computed the reference in {:?}", t0.elapsed());
     let registry: Arc<dyn SchemaRegistry> = Arc::new(EmbeddedRegistry::in_memory());
-    let cfg = money::finance_config();
-    let topology = finance_topology(&cfg, registry.clone()).unwrap().build(APP).unwrap();
-    let mut d = TopologyTestDriver::new(topology, DriverConfig { partitions: 4, ..Default::default() }).unwrap();
-    for batch in input.batches() {
-        for ev in batch {
-            let value = money::encode(&registry, ev);
-            d.append_raw(ev.topic(), Some(ev.key().as_bytes().to_vec()), Some(value), ev.timestamp().0);
-        }
-        d.run().unwrap();
-    }
+    let d = money::drive(&registry, &input);
     eprintln!("driver done at {:?}", t0.elapsed());
-    let raw = |recs: Vec<streams::OutRecord>| -> Vec<Raw> {
-        recs.into_iter().map(|r| (r.key.unwrap_or_default(), r.value.unwrap_or_default())).collect()
-    };
-    let actual = Actual::read(&registry, APP, d.metrics(), |s| d.store_raw(s), |t| raw(d.read_raw(t)));
+    let actual =
+        Actual::read(&registry, APP, Some(d.metrics()), |s| d.store_raw(s), |t| money::raw(d.read_raw(t)));
     assert_agrees(&actual, &input);
 }
 
@@ -173,25 +162,22 @@ fn kafka_exactly_once_agrees_with_reference() {
     let input = money::input(SEED);
     check_size(&input);
 
-    let mock = app::embedded_cluster().unwrap();
-    let bootstrap = mock.bootstrap_servers();
+    let kafka = Kafka::cluster(1);
+    let bootstrap = kafka.bootstrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let mut config = AppConfig::default();
-    config.streams.application_id = APP.into();
+    config.streams = testkit::streams_config(&bootstrap, APP, &dir.path().join("state"));
     config.finance = money::finance_config();
-    config.streams.bootstrap_servers = bootstrap.clone();
-    config.streams.state_dir = dir.path().join("state");
     config.streams.num_stream_threads = 2;
     config.streams.commit_interval_ms = Some(50);
     // The test waits for each slice to pass through the repartition topics; librdkafka's default
     // 500 ms fetch wait would dominate that round trip.
     config.streams.kafka.insert("fetch.wait.max.ms".into(), "10".into());
     config.schema_registry.listen = "127.0.0.1:0".into();
-    mock.create_topic(&config.schema_registry.topic, 1, 1).unwrap();
     let registry = registry::start(&config.schema_registry, &config.streams).unwrap();
     let metrics = StreamsMetrics::default();
     let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone()).unwrap();
-    app::create_topics(&mock, &runtime::topics::plan(&config.streams, app.topology()), 4).unwrap();
+    runtime::topics::create_planned(&config.streams, &runtime::topics::plan(&config.streams, app.topology()), 4).unwrap();
     app.start().unwrap();
 
     let producer: BaseProducer = ClientConfig::new()
@@ -242,7 +228,7 @@ fn kafka_exactly_once_agrees_with_reference() {
     let actual = Actual::read(
         &registry.client,
         APP,
-        &metrics,
+        Some(&metrics),
         |s| app.scan_local(s, None).unwrap(),
         |t| read_topic(&bootstrap, t),
     );

@@ -46,7 +46,7 @@ fn assert_agrees(d: &TopologyTestDriver, input: &money::Input, registry: &Arc<dy
     let raw = |recs: Vec<streams::OutRecord>| -> Vec<Raw> {
         recs.into_iter().map(|r| (r.key.unwrap_or_default(), r.value.unwrap_or_default())).collect()
     };
-    let actual = Actual::read(registry, APP, d.metrics(), |s| d.store_raw(s), |t| raw(d.read_raw(t)));
+    let actual = Actual::read(registry, APP, Some(d.metrics()), |s| d.store_raw(s), |t| raw(d.read_raw(t)));
     let diffs = money::differences(&actual, input);
     assert!(diffs.is_empty(), "{} differences from the reference:\n{}", diffs.len(), diffs.join("\n"));
 }

@@ -1,6 +1,6 @@
 //! Interoperability with a client no one here wrote: Python's confluent-kafka (SchemaRegistryClient,
 //! AvroSerializer, AvroDeserializer) registers the contract in finstream's embedded registry over
-//! HTTP, writes `transactions` that a finstream topology decodes over the Kafka protocol, and
+//! HTTP, writes `transactions` to Apache Kafka that a finstream topology decodes, and
 //! reads back the `account-balances` records finstream wrote, decimals and timestamps intact.
 //!
 //! Needs `python3` with `confluent-kafka[avro,schemaregistry]`; `scripts/test.sh` installs it.
@@ -10,13 +10,12 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
-use runtime::{KafkaSchemaStore, KafkaStreams, StreamsConfig};
+use runtime::{KafkaSchemaStore, KafkaStreams};
 use rust_decimal::Decimal;
 use schemas::registry::{server, EmbeddedRegistry, SchemaRegistry};
 use schemas::{AvroSerde, BalanceUpdated, TransactionEvent, TransactionKind};
 use serde_json::{json, Value as J};
+use testkit::Kafka;
 use streams::{
     JsonSerde, ProcessError, Processor, ProcessorContext, Record, StoreSpec, StreamsMetrics, StringSerde, Topology,
 };
@@ -171,21 +170,13 @@ fn check_balances(txs: &[J], out: &[J]) {
 fn python_confluent_kafka_writes_inputs_and_reads_derived_topics() {
     let python = python();
 
-    let mock: MockCluster<'static, DefaultProducerContext> = MockCluster::new(1).unwrap();
-    for (t, p) in
-        [("transactions", 2), ("account-balances", 2), ("interop-balances-changelog", 2), ("interop-commits", 2)]
-    {
-        mock.create_topic(t, p, 1).unwrap();
-    }
-    let bs = mock.bootstrap_servers();
+    // A private broker: the Python side writes `transactions` and reads `account-balances`.
+    let kafka = Kafka::cluster(1);
+    kafka.create_topics(&[("transactions", 2), ("account-balances", 2)]);
+    let bs = kafka.bootstrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let config = StreamsConfig {
-        application_id: "interop".into(),
-        bootstrap_servers: bs.clone(),
-        state_dir: dir.path().join("state"),
-        commit_interval_ms: Some(200),
-        ..Default::default()
-    };
+    let mut config = testkit::streams_config(&bs, "interop", &dir.path().join("state"));
+    config.commit_interval_ms = Some(200);
 
     // The embedded registry, persisted in `_schemas`, served over HTTP like Confluent's.
     let store = Arc::new(KafkaSchemaStore::open(&config, "_schemas").unwrap());

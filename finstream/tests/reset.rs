@@ -1,7 +1,6 @@
-//! `finstream reset` against librdkafka's mock cluster: the finance topology runs on generated
-//! traffic (at-least-once, so its consumer group commits offsets the ordinary way), stops, and is
-//! reset. The mock implements neither DeleteTopics nor DeleteGroups; the test pins down exactly
-//! how it refuses them, and that the offsets are rewound to the beginning instead.
+//! `finstream reset` on Apache Kafka (a private broker: the finance topology uses the default
+//! topic names): the finance topology runs on generated traffic, stops, and is reset; its state
+//! directory, internal topics and consumer group are gone afterwards while the input topics stay.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
@@ -14,8 +13,8 @@ use finstream::{app, registry};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use runtime::ProcessingGuarantee;
 use streams::StreamsMetrics;
+use testkit::Kafka;
 
 const PARTITIONS: i32 = 2;
 
@@ -35,25 +34,21 @@ fn committed(config: &AppConfig, topic: &str) -> Vec<Offset> {
 
 #[test]
 fn reset_deletes_state_and_rewinds_offsets_and_reports_what_the_broker_refused() {
-    let mock = app::embedded_cluster().unwrap();
+    let kafka = Kafka::cluster(1);
     let dir = tempfile::tempdir().unwrap();
     let mut config = AppConfig::default();
-    config.streams.application_id = "reset-test".into();
-    config.streams.bootstrap_servers = mock.bootstrap_servers();
-    config.streams.state_dir = dir.path().join("state");
-    config.streams.processing_guarantee = ProcessingGuarantee::AtLeastOnce;
+    config.streams = testkit::streams_config(kafka.bootstrap(), "reset-test", &dir.path().join("state"));
     config.streams.commit_interval_ms = Some(200);
     config.schema_registry.listen = "127.0.0.1:0".into();
-    mock.create_topic(&config.schema_registry.topic, 1, 1).unwrap();
     let registry = registry::start(&config.schema_registry, &config.streams).unwrap();
     let mut streams = app::finance_streams(&config, registry.client.clone(), StreamsMetrics::default()).unwrap();
     let plan = runtime::topics::plan(&config.streams, streams.topology());
-    app::create_topics(&mock, &plan, PARTITIONS).unwrap();
+    runtime::topics::create_planned(&config.streams, &plan, PARTITIONS).unwrap();
     let internal = reset::internal_topics(&config.streams.application_id, streams.topology());
     streams.start().unwrap();
 
     let mut producer =
-        EventProducer::new(&KafkaTarget::new(mock.bootstrap_servers()), registry.client.clone()).unwrap();
+        EventProducer::new(&KafkaTarget::new(kafka.bootstrap().to_string()), registry.client.clone()).unwrap();
     let opts = GenerateOptions {
         generator: GeneratorConfig { users: 5, days: 3, ..GeneratorConfig::default() },
         rate: None,
@@ -64,7 +59,7 @@ fn reset_deletes_state_and_rewinds_offsets_and_reports_what_the_broker_refused()
     };
     let summary = connectors::generate(&opts, &mut producer, &AtomicBool::new(false)).unwrap();
     let transactions = summary.by_topic["transactions"] as i64;
-    // Wait until the group committed every transaction (at-least-once commits the plain way).
+    // Wait until the group committed every transaction (in its transactions).
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let sum: i64 = committed(&config, "transactions").iter().map(|o| o.to_raw().unwrap_or(0).max(0)).sum();
@@ -92,27 +87,23 @@ fn reset_deletes_state_and_rewinds_offsets_and_reports_what_the_broker_refused()
     let report = reset::execute(&config, &rp).unwrap();
     assert!(report.state_deleted);
     assert!(!rp.state_dir.exists());
-    // librdkafka's mock cluster has no DeleteTopics and no DeleteGroups handler.
-    println!("mock answers: topics {:?}, offsets {:?}", report.topics_failed, report.offsets);
-    assert!(report.topics_deleted.is_empty(), "{:?}", report.topics_deleted);
-    let failed: BTreeSet<String> = report.topics_failed.iter().map(|(t, _)| t.clone()).collect();
-    assert_eq!(failed, expected);
-    // The mock never answers DeleteTopics: the request times out.
-    for (t, e) in &report.topics_failed {
-        assert!(e.contains("OperationTimedOut"), "{t}: {e}");
-    }
-    match &report.offsets {
-        OffsetsOutcome::RewoundToEarliest { partitions, delete_groups_error } => {
-            assert!(*partitions >= PARTITIONS as usize, "{partitions}");
-            // librdkafka refuses DeleteGroups itself: the mock does not advertise the API.
-            assert!(delete_groups_error.contains("UnsupportedFeature"), "{delete_groups_error}");
-        }
-        other => panic!("expected the offsets rewound, got {other:?}"),
+    assert!(report.topics_failed.is_empty(), "{:?}", report.topics_failed);
+    assert_eq!(report.topics_deleted.iter().cloned().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(report.offsets, OffsetsOutcome::GroupDeleted);
+    assert!(
+        testkit::wait_until(Duration::from_secs(30), || {
+            let left = kafka.topics();
+            expected.iter().all(|t| !left.contains_key(t))
+        }),
+        "the internal topics are gone: {:?}",
+        kafka.topics().keys().filter(|t| expected.contains(*t)).collect::<Vec<_>>()
+    );
+    for input in ["transactions", "budgets", "financial-goals"] {
+        assert!(kafka.topics().contains_key(input), "input {input} kept");
     }
     for topic in ["transactions", "budgets"] {
         for o in committed(&config, topic) {
-            assert!(matches!(o, Offset::Offset(0) | Offset::Invalid), "{topic}: {o:?} after reset");
+            assert_eq!(o, Offset::Invalid, "{topic}: no committed offset after the reset");
         }
     }
-    assert!(committed(&config, "transactions").contains(&Offset::Offset(0)));
 }

@@ -57,8 +57,10 @@ impl Forwarder {
         }
         let resp = tokio::time::timeout(FORWARD_TIMEOUT, self.client.request(req))
             .await
-            .map_err(|_| ApiError::BadGateway(format!("owner at {base} did not answer in time")))?
-            .map_err(|e| ApiError::BadGateway(format!("owner at {base} unreachable: {e}")))?;
+            // An owner that is gone or hung loses its partitions within the group's session
+            // timeout: the key is moving, and a retry helps.
+            .map_err(|_| ApiError::Unavailable(format!("owner at {base} did not answer in time")))?
+            .map_err(|e| ApiError::Unavailable(format!("owner at {base} unreachable: {e}")))?;
         let (parts, body) = resp.into_parts();
         let bytes = body.collect().await.map_err(|e| ApiError::BadGateway(format!("owner at {base}: {e}")))?.to_bytes();
         let mut out = Response::new(Body::from(bytes));

@@ -1,5 +1,6 @@
-//! Against librdkafka's mock cluster (real Kafka protocol over TCP): the finance topology on
-//! `KafkaStreams` instances with RocksDB state, each with a query server on loopback.
+//! On Apache Kafka (a private broker per test: the finance topology reads and writes the default
+//! topic names): the finance topology on `KafkaStreams` instances with RocksDB state, each with a
+//! query server on loopback.
 //!
 //! - reads see committed state only;
 //! - two instances sharing one application.id answer every key from both (the non-owner
@@ -17,35 +18,21 @@ use hyper_util::rt::TokioExecutor;
 use processors::{finance_topology, FinanceConfig};
 use query::{AppState, Authenticator};
 use rdkafka::config::ClientConfig;
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use runtime::{KafkaStreams, StreamsConfig};
 use rust_decimal::Decimal;
 use schemas::registry::{EmbeddedRegistry, SchemaRegistry};
 use schemas::*;
 use serde_json::Value as J;
 use streams::StreamsMetrics;
+use testkit::Kafka;
 
-type Mock = MockCluster<'static, DefaultProducerContext>;
 const APP: &str = "query-scale";
 const PARTITIONS: i32 = 4;
 
 fn config(bootstrap: &str, state: &std::path::Path, server: Option<String>) -> StreamsConfig {
-    let mut c = StreamsConfig {
-        application_id: APP.into(),
-        bootstrap_servers: bootstrap.into(),
-        state_dir: state.to_path_buf(),
-        application_server: server,
-        ..Default::default()
-    };
-    for (k, v) in [
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "500"),
-        ("transaction.timeout.ms", "10000"),
-        ("max.poll.interval.ms", "60000"),
-    ] {
-        c.kafka.insert(k.into(), v.into());
-    }
+    let mut c = testkit::streams_config(bootstrap, APP, state);
+    c.application_server = server;
     c
 }
 
@@ -54,55 +41,70 @@ fn streams(cfg: StreamsConfig, registry: &Arc<dyn SchemaRegistry>) -> KafkaStrea
     KafkaStreams::new(topology, cfg, StreamsMetrics::default()).unwrap()
 }
 
-fn cluster(registry: &Arc<dyn SchemaRegistry>, dir: &std::path::Path) -> Mock {
-    let mock = MockCluster::new(1).unwrap();
-    let topology = finance_topology(&FinanceConfig::default(), registry.clone()).unwrap().build(APP).unwrap();
-    for t in runtime::topics::plan(&config("", dir, Some("http://x".into())), &topology) {
-        mock.create_topic(&t.name, PARTITIONS, 1).unwrap();
-    }
-    mock
+/// A private broker with the finance topology's input topics.
+fn cluster() -> Kafka {
+    let kafka = Kafka::cluster(1);
+    let names = FinanceConfig::default().topics;
+    let inputs = [&names.transactions, &names.accounts, &names.budgets, &names.goals, &names.user_profiles, &names.exchange_rates];
+    kafka.create_topics(&inputs.map(|t| (t.as_str(), PARTITIONS)));
+    kafka
 }
 
-/// `accounts` accounts (owner `user-{i % 7}`) with three deposits each; returns the expected
-/// balance per account and money in per user.
+/// Deposits of round `round` into `acc-0..acc-{accounts}` (owner `user-{i % 7}`), added to the
+/// expected balance per account and money in per user.
+fn deposit_round(
+    p: &BaseProducer,
+    serde: &AvroSerde<TransactionEvent>,
+    round: i64,
+    accounts: usize,
+    balances: &mut BTreeMap<String, Decimal>,
+    money_in: &mut BTreeMap<String, Decimal>,
+) {
+    for i in 0..accounts {
+        let account = format!("acc-{i}");
+        let user = format!("user-{}", i % 7);
+        let amount = Decimal::new((i as i64 + 1) * 100 + round * 7, 2);
+        let t = TransactionEvent {
+            transaction_id: format!("t-{round}-{i}"),
+            account_id: account.clone(),
+            user_id: user.clone(),
+            kind: TransactionKind::Deposit,
+            amount,
+            currency: "USD".into(),
+            status: TransactionStatus::Completed,
+            category: Category::Income,
+            counterparty_account_id: None,
+            merchant: None,
+            goal_id: None,
+            channel: Channel::BankTransfer,
+            location: None,
+            occurred_at: TimestampMillis(1_772_668_800_000 + round * 60_000), // 2026-03-05
+        };
+        let bytes = streams::Serde::serialize(serde, "transactions", &t).unwrap();
+        *balances.entry(account.clone()).or_insert(Decimal::ZERO) += amount;
+        *money_in.entry(user).or_insert(Decimal::ZERO) += amount;
+        testkit::produce(p, "transactions", &account, bytes, t.occurred_at.0);
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+}
+
+fn producer(bootstrap: &str) -> BaseProducer {
+    ClientConfig::new().set("bootstrap.servers", bootstrap).set("partitioner", "murmur2_random").create().unwrap()
+}
+
+/// `accounts` accounts with three deposits each; returns the expected balance per account and
+/// money in per user.
 fn produce(
     bootstrap: &str,
     registry: &Arc<dyn SchemaRegistry>,
     accounts: usize,
 ) -> (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>) {
-    let p: BaseProducer =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).set("partitioner", "murmur2_random").create().unwrap();
+    let p = producer(bootstrap);
     let serde = AvroSerde::<TransactionEvent>::new(registry.clone());
-    let mut balances = BTreeMap::new();
-    let mut money_in = BTreeMap::new();
+    let (mut balances, mut money_in) = (BTreeMap::new(), BTreeMap::new());
     for round in 0..3 {
-        for i in 0..accounts {
-            let account = format!("acc-{i}");
-            let user = format!("user-{}", i % 7);
-            let amount = Decimal::new((i as i64 + 1) * 100 + round * 7, 2);
-            let t = TransactionEvent {
-                transaction_id: format!("t-{round}-{i}"),
-                account_id: account.clone(),
-                user_id: user.clone(),
-                kind: TransactionKind::Deposit,
-                amount,
-                currency: "USD".into(),
-                status: TransactionStatus::Completed,
-                category: Category::Income,
-                counterparty_account_id: None,
-                merchant: None,
-                goal_id: None,
-                channel: Channel::BankTransfer,
-                location: None,
-                occurred_at: TimestampMillis(1_772_668_800_000 + round * 60_000), // 2026-03-05
-            };
-            let bytes = streams::Serde::serialize(&serde, "transactions", &t).unwrap();
-            *balances.entry(account.clone()).or_insert(Decimal::ZERO) += amount;
-            *money_in.entry(user).or_insert(Decimal::ZERO) += amount;
-            p.send(BaseRecord::to("transactions").key(&account).payload(&bytes)).unwrap();
-        }
+        deposit_round(&p, &serde, round, accounts, &mut balances, &mut money_in);
     }
-    p.flush(Duration::from_secs(30)).unwrap();
     (balances, money_in)
 }
 
@@ -200,14 +202,15 @@ fn processed(metrics: &StreamsMetrics) -> f64 {
 fn reads_see_committed_state_only() {
     let registry: Arc<dyn SchemaRegistry> = Arc::new(EmbeddedRegistry::in_memory());
     let dir = tempfile::tempdir().unwrap();
-    let mock = cluster(&registry, dir.path());
-    let bs = mock.bootstrap_servers();
+    let kafka = cluster();
+    let bs = kafka.bootstrap().to_string();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let state_dir = dir.path().join("a");
 
     // No periodic commit: records are processed, but nothing commits while it runs.
     let mut cfg = config(&bs, &state_dir, None);
-    cfg.commit_interval_ms = Some(3_600_000);
+    cfg.commit_interval_ms = Some(120_000);
+    cfg.transaction_timeout_ms = Some(300_000);
     let mut app = streams(cfg, &registry);
     app.start().unwrap();
     let (balances, _) = produce(&bs, &registry, 6);
@@ -240,8 +243,8 @@ fn reads_see_committed_state_only() {
 fn two_instances_answer_every_key_before_and_after_one_stops() {
     let registry: Arc<dyn SchemaRegistry> = Arc::new(EmbeddedRegistry::in_memory());
     let dir = tempfile::tempdir().unwrap();
-    let mock = cluster(&registry, dir.path());
-    let bs = mock.bootstrap_servers();
+    let kafka = cluster();
+    let bs = kafka.bootstrap().to_string();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let la = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let lb = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -288,6 +291,145 @@ fn two_instances_answer_every_key_before_and_after_one_stops() {
     let (_, tasks) = a.state_handle().assignment();
     assert_eq!(tasks.iter().filter(|t| t.subtopology == 0).count(), PARTITIONS as usize, "A holds every accounts task");
     assert_eq!(a.state_handle().hosts().len(), 1, "B's entry was withdrawn");
+    drop(server_a);
+    a.close().unwrap();
+}
+
+/// What a dashboard polling every account saw while the application scaled.
+#[derive(Debug, Default)]
+struct Seen {
+    ok: usize,
+    /// 503 answers, all with Retry-After.
+    unavailable: usize,
+    /// Anything a client must not see: a 503 without Retry-After, another error, a 404 for an
+    /// account already answered, a balance going backwards (deposits only) or past its total.
+    violations: Vec<String>,
+}
+
+/// Polls `GET /v1/accounts/{acc}/balance` for every account on `url` until `stop`.
+fn poll_balances(
+    url: String,
+    accounts: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    totals: Arc<std::sync::Mutex<BTreeMap<String, Decimal>>>,
+) -> Seen {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut seen = Seen::default();
+    let mut last: BTreeMap<String, Decimal> = BTreeMap::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        for i in 0..accounts {
+            let acc = format!("acc-{i}");
+            let (status, retry_after, body) = rt.block_on(async {
+                let resp = client.get(format!("{url}/v1/accounts/{acc}/balance").parse().unwrap()).await.unwrap();
+                let status = resp.status().as_u16();
+                let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                (status, retry, serde_json::from_slice::<J>(&body).unwrap_or(J::Null))
+            });
+            match status {
+                200 => {
+                    seen.ok += 1;
+                    let balance: Decimal = body["balance"].as_str().unwrap().parse().unwrap();
+                    let total = totals.lock().unwrap().get(&acc).copied().unwrap_or_default();
+                    if last.get(&acc).is_some_and(|b| balance < *b) || balance > total {
+                        seen.violations.push(format!("{acc}: balance {balance} after {:?}, produced {total}", last.get(&acc)));
+                    }
+                    last.insert(acc, balance);
+                }
+                503 if retry_after.is_some() => seen.unavailable += 1,
+                404 if !last.contains_key(&acc) => {}
+                _ => seen.violations.push(format!("{acc}: {status} (Retry-After {retry_after:?}) {body}")),
+            }
+        }
+    }
+    seen
+}
+
+/// Scale 1 → 3 → 1 while deposits keep arriving: a dashboard polling every account through the
+/// first instance gets an answer for every key throughout (503 with Retry-After only while its
+/// partition moves or restores, never an error, never a balance that goes back), and the final
+/// balances are exact.
+#[test]
+fn scaling_one_three_one_while_producing_keeps_every_key_answerable() {
+    const ACCOUNTS: usize = 24;
+    let registry: Arc<dyn SchemaRegistry> = Arc::new(EmbeddedRegistry::in_memory());
+    let dir = tempfile::tempdir().unwrap();
+    let kafka = cluster();
+    let bs = kafka.bootstrap().to_string();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listeners: Vec<_> = (0..3).map(|_| rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap()).collect();
+    let urls: Vec<String> = listeners.iter().map(|l| format!("http://{}", l.local_addr().unwrap())).collect();
+    let mut listeners = listeners.into_iter();
+    let start = |i: usize| {
+        let mut s = streams(config(&bs, &dir.path().join(i.to_string()), Some(urls[i].clone())), &registry);
+        s.start().unwrap();
+        s
+    };
+
+    // Deposits keep arriving, a round every 50 ms, until the end.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let totals = Arc::new(std::sync::Mutex::new(BTreeMap::<String, Decimal>::new()));
+    let producing = {
+        let (stop, totals, bs, registry) = (stop.clone(), totals.clone(), bs.clone(), registry.clone());
+        std::thread::spawn(move || {
+            let p = producer(&bs);
+            let serde = AvroSerde::<TransactionEvent>::new(registry);
+            let (mut balances, mut money_in) = (BTreeMap::new(), BTreeMap::new());
+            let mut round = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                // Totals count a round before it is sent: a balance never exceeds them.
+                let mut next = balances.clone();
+                for i in 0..ACCOUNTS {
+                    let amount = Decimal::new((i as i64 + 1) * 100 + round * 7, 2);
+                    *next.entry(format!("acc-{i}")).or_insert(Decimal::ZERO) += amount;
+                }
+                *totals.lock().unwrap() = next;
+                deposit_round(&p, &serde, round, ACCOUNTS, &mut balances, &mut money_in);
+                round += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            balances
+        })
+    };
+
+    let a = start(0);
+    let server_a = serve(&rt, listeners.next().unwrap(), &a, &registry);
+    let poll_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polling = {
+        let (url, stop, totals) = (server_a.url.clone(), poll_stop.clone(), totals.clone());
+        std::thread::spawn(move || poll_balances(url, ACCOUNTS, stop, totals))
+    };
+    let owns = |s: &KafkaStreams| !s.state_handle().assignment().1.is_empty();
+    std::thread::sleep(Duration::from_secs(3));
+
+    // 1 → 3.
+    let b = start(1);
+    let server_b = serve(&rt, listeners.next().unwrap(), &b, &registry);
+    let c = start(2);
+    let server_c = serve(&rt, listeners.next().unwrap(), &c, &registry);
+    assert!(
+        testkit::wait_until(Duration::from_secs(90), || owns(&a) && owns(&b) && owns(&c) && b.is_ready() && c.is_ready()),
+        "three instances share the work"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+
+    // 3 → 1: each leaves the group, then its server goes away.
+    for (s, server) in [(c, server_c), (b, server_b)] {
+        s.close().unwrap();
+        drop(server);
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(testkit::wait_until(Duration::from_secs(90), || a.is_ready() && a.state_handle().hosts().len() == 1));
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let balances = producing.join().unwrap();
+    converged(&rt, &server_a.url, &balances, &BTreeMap::new(), Duration::from_secs(90)).unwrap();
+    poll_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = polling.join().unwrap();
+    eprintln!("dashboard saw {} answers, {} times 503 + Retry-After", seen.ok, seen.unavailable);
+    assert!(seen.violations.is_empty(), "{} violations, e.g. {:?}", seen.violations.len(), &seen.violations[..seen.violations.len().min(10)]);
+    assert!(seen.ok > ACCOUNTS * 10, "the dashboard kept getting answers");
     drop(server_a);
     a.close().unwrap();
 }

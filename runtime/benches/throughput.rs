@@ -2,9 +2,9 @@
 //!
 //! 1. Engine only: the in-memory test driver running a decode-free counting topology on one
 //!    thread (records/s), against a plain HashMap loop over the same records.
-//! 2. End to end on librdkafka's mock cluster: the sum topology under exactly-once, against a
-//!    hand-written transactional consume→produce passthrough (BaseConsumer + BaseProducer, same
-//!    commit interval) over the same input topic.
+//! 2. End to end on Apache Kafka (testkit's broker, or `FINSTREAM_TEST_BOOTSTRAP`): the sum
+//!    topology under exactly-once, against a hand-written transactional consume→produce
+//!    passthrough (BaseConsumer + BaseProducer, same commit interval) over the same input topic.
 //!
 //! Run: `cargo bench --profile dev -p runtime --bench throughput` (BENCH_RECORDS=n to change the
 //! size); without `--profile dev` it builds everything in release mode first.
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use runtime::{KafkaStreams, StreamsConfig};
@@ -99,10 +98,10 @@ fn fill(bs: &str, topic: &str, n: usize) {
 
 /// Transactional passthrough: consume, produce the same record, commit offsets in the
 /// transaction every 100 ms, until `n` records are committed.
-fn passthrough(bs: &str, n: usize) -> Duration {
+fn passthrough(bs: &str, input: &str, output: &str, n: usize) -> Duration {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bs)
-        .set("group.id", "passthrough")
+        .set("group.id", testkit::unique("passthrough"))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
@@ -110,12 +109,12 @@ fn passthrough(bs: &str, n: usize) -> Duration {
         .unwrap();
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bs)
-        .set("transactional.id", "passthrough-txn")
+        .set("transactional.id", testkit::unique("passthrough-txn"))
         .set("linger.ms", "5")
         .create()
         .unwrap();
     producer.init_transactions(Duration::from_secs(30)).unwrap();
-    consumer.subscribe(&["in"]).unwrap();
+    consumer.subscribe(&[input]).unwrap();
     let started = Instant::now();
     producer.begin_transaction().unwrap();
     let mut offsets: HashMap<i32, i64> = HashMap::new();
@@ -124,7 +123,7 @@ fn passthrough(bs: &str, n: usize) -> Duration {
     let commit = |offsets: &HashMap<i32, i64>| {
         let mut tpl = TopicPartitionList::new();
         for (p, o) in offsets {
-            tpl.add_partition_offset("in", *p, Offset::Offset(*o)).unwrap();
+            tpl.add_partition_offset(input, *p, Offset::Offset(*o)).unwrap();
         }
         producer
             .send_offsets_to_transaction(&tpl, &consumer.group_metadata().unwrap(), Duration::from_secs(30))
@@ -134,7 +133,7 @@ fn passthrough(bs: &str, n: usize) -> Duration {
     };
     while done < n {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(10)) {
-            let rec = BaseRecord::to("passthrough-out")
+            let rec = BaseRecord::to(output)
                 .key(m.key().unwrap_or_default())
                 .payload(m.payload().unwrap_or_default());
             let mut rec = rec;
@@ -160,22 +159,21 @@ fn passthrough(bs: &str, n: usize) -> Duration {
 }
 
 fn end_to_end(n: usize) {
-    let mock = MockCluster::new(1).unwrap();
-    for (t, p) in [("in", 4), ("out", 4), ("passthrough-out", 4), ("bench-sums-changelog", 4)] {
-        mock.create_topic(t, p, 1).unwrap();
-    }
-    let bs = mock.bootstrap_servers();
-    fill(&bs, "in", n);
-    let baseline = passthrough(&bs, n);
+    let kafka = testkit::Kafka::shared();
+    let (input, output, copy) = (testkit::unique("in"), testkit::unique("out"), testkit::unique("passthrough-out"));
+    kafka.create_topics(&[(&input, 4), (&output, 4), (&copy, 4)]);
+    let bs = kafka.bootstrap().to_string();
+    fill(&bs, &input, n);
+    let baseline = passthrough(&bs, &input, &copy, n);
 
     let dir = tempfile::tempdir().unwrap();
     let config = StreamsConfig {
-        application_id: "bench".into(),
+        application_id: testkit::unique("bench"),
         bootstrap_servers: bs.clone(),
         state_dir: dir.path().into(),
         ..Default::default()
     };
-    let mut app = KafkaStreams::new(sum_topology("in", "out").unwrap(), config, Default::default()).unwrap();
+    let mut app = KafkaStreams::new(sum_topology(&input, &output).unwrap(), config, Default::default()).unwrap();
     let started = Instant::now();
     app.start().unwrap();
     loop {
@@ -194,7 +192,7 @@ fn end_to_end(n: usize) {
     let engine = started.elapsed();
     app.close().unwrap();
     println!(
-        "end-to-end (mock cluster, exactly_once_v2, sum topology with RocksDB + changelog): {n} records in {:.2}s = {:.0} records/s; transactional passthrough baseline {:.2}s = {:.0} records/s; ratio engine/baseline throughput = {:.2}",
+        "end-to-end (Apache Kafka, exactly_once_v2, sum topology with RocksDB + changelog): {n} records in {:.2}s = {:.0} records/s; transactional passthrough baseline {:.2}s = {:.0} records/s; ratio engine/baseline throughput = {:.2}",
         engine.as_secs_f64(),
         n as f64 / engine.as_secs_f64(),
         baseline.as_secs_f64(),

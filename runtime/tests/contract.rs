@@ -1,18 +1,12 @@
-//! The event contract wired through a real topology on the Kafka protocol: every dead-letter
+//! The event contract wired through a real topology on a real broker: every dead-letter
 //! class reaches `<topic>-dlq` with its reason while valid records pass, a schema registry outage
 //! is retried instead of dead-lettered, and the embedded registry's `_schemas` topic keeps ids
 //! across a restart.
-
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers as _;
-use rdkafka::{Message, Offset, TopicPartitionList};
 use runtime::{KafkaSchemaStore, KafkaStreams};
 use rust_decimal::Decimal;
 use schemas::registry::{CompatibilityLevel, EmbeddedRegistry, RegisteredSchema, RegistryError, SchemaRegistry};
@@ -24,6 +18,7 @@ use serde_json::Value as J;
 use streams::record::header;
 use streams::serde::Serde;
 use streams::{ProcessError, Processor, ProcessorContext, Record, StreamsMetrics, StringSerde, Topology};
+use testkit::{produce, producer, unique, Kafka, Reader};
 
 struct Pass;
 
@@ -37,15 +32,15 @@ impl Processor<String, TransactionEvent> for Pass {
     }
 }
 
-/// `transactions` → decode + validate → `transactions-valid`.
-fn topology(registry: Arc<dyn SchemaRegistry>) -> Topology {
+/// `<input>` → decode + validate → `<input>-valid` (the bad go to `<input>-dlq`).
+fn topology(registry: Arc<dyn SchemaRegistry>, input: &str) -> Topology {
     let serde = Arc::new(AvroSerde::<TransactionEvent>::new(registry));
     let mut t = Topology::new();
-    t.add_source::<String, TransactionEvent>("in", &["transactions"], StringSerde, serde.clone())
+    t.add_source::<String, TransactionEvent>("in", &[input], StringSerde, serde.clone())
         .unwrap()
         .add_processor("pass", || Pass, &["in"])
         .unwrap()
-        .add_sink::<String, TransactionEvent>("out", "transactions-valid", StringSerde, serde, &["pass"])
+        .add_sink::<String, TransactionEvent>("out", &format!("{input}-valid"), StringSerde, serde, &["pass"])
         .unwrap();
     t
 }
@@ -79,32 +74,15 @@ fn variant(reg: &EmbeddedRegistry, edit: impl FnOnce(&mut Vec<J>)) -> u32 {
 /// A record as read back: key, value bytes and headers.
 type ReadRecord = (String, Vec<u8>, Vec<(String, Vec<u8>)>);
 
-fn read_all(bs: &str, topic: &str, expected: usize, wait: Duration) -> Vec<ReadRecord> {
-    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
-        .set("bootstrap.servers", bs)
-        .set("group.id", "contract-reader")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
-    consumer.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + wait;
-    while out.len() < expected && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let headers = m
-                .headers()
-                .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
-                .unwrap_or_default();
-            out.push((
-                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-                m.payload().unwrap_or_default().to_vec(),
-                headers,
-            ));
-        }
+/// Reads `topic` with read_committed until `expected` records arrived (to its end when 0).
+fn read_all(kafka: &Kafka, topic: &str, expected: usize, wait: Duration) -> Vec<ReadRecord> {
+    let mut reader = Reader::new(kafka.bootstrap(), topic);
+    if expected == 0 {
+        reader.read_to_end(wait);
+    } else {
+        reader.wait_for(expected, wait);
     }
-    out
+    reader.into_records().into_iter().map(|c| (String::from_utf8_lossy(&c.key).into_owned(), c.value, c.headers)).collect()
 }
 
 fn header_of<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a str {
@@ -113,13 +91,9 @@ fn header_of<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a str {
 
 #[test]
 fn every_bad_class_is_dead_lettered_and_valid_records_pass() {
-    let mock = mock_cluster(&[
-        ("transactions", 1),
-        ("transactions-valid", 1),
-        ("transactions-dlq", 1),
-        ("dlq-app-commits", 1),
-    ]);
-    let bs = mock.bootstrap_servers();
+    let kafka = Kafka::shared();
+    let (input, app_id) = (unique("transactions"), unique("dlq-app"));
+    kafka.create_topics(&[(&input, 1), (&format!("{input}-valid"), 1)]);
     let reg = Arc::new(EmbeddedRegistry::in_memory());
     let writer = AvroSerde::<TransactionEvent>::new(reg.clone());
     reg.set_level(None, CompatibilityLevel::None).unwrap();
@@ -154,37 +128,36 @@ fn every_bad_class_is_dead_lettered_and_valid_records_pass() {
         }),
     ];
     // Valid records before, between and after the bad ones.
-    let p = producer(&bs);
+    let p = producer(kafka.bootstrap());
     let mut valid = 0;
     for (i, (_, bytes)) in bad.iter().enumerate() {
         for j in 0..3 {
-            produce(&p, "transactions", "acc", &good(i * 3 + j), 1_790_000_000_000);
+            produce(&p, &input, "acc", good(i * 3 + j), 1_790_000_000_000);
             valid += 1;
         }
-        produce(&p, "transactions", "acc", bytes, 1_790_000_000_000);
+        produce(&p, &input, "acc", bytes, 1_790_000_000_000);
     }
     rdkafka::producer::Producer::flush(&p, Duration::from_secs(10)).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut app =
-        KafkaStreams::new(topology(reg.clone()), config(&bs, "dlq-app", dir.path()), StreamsMetrics::default())
-            .unwrap();
+    let config = testkit::streams_config(kafka.bootstrap(), &app_id, dir.path());
+    let mut app = KafkaStreams::new(topology(reg.clone(), &input), config, StreamsMetrics::default()).unwrap();
     app.start().unwrap();
-    let out = read_all(&bs, "transactions-valid", valid, Duration::from_secs(60));
-    let dlq = read_all(&bs, "transactions-dlq", bad.len(), Duration::from_secs(60));
+    let out = read_all(kafka, &format!("{input}-valid"), valid, Duration::from_secs(60));
+    let dlq = read_all(kafka, &format!("{input}-dlq"), bad.len(), Duration::from_secs(60));
     assert_eq!(app.state(), runtime::State::Running, "{:?}", app.error());
 
     // Every valid record passed, decoded intact.
     let reader = AvroSerde::<TransactionEvent>::new(reg.clone());
     let passed: Vec<TransactionEvent> =
-        out.iter().map(|(_, v, _)| reader.deserialize("transactions-valid", v).unwrap()).collect();
+        out.iter().map(|(_, v, _)| reader.deserialize(&format!("{input}-valid"), v).unwrap()).collect();
     assert_eq!(passed, (0..valid).map(tx).collect::<Vec<_>>());
     // Every bad record is in the dead-letter topic, unchanged, with its reason and origin.
     assert_eq!(dlq.len(), bad.len());
     for (i, ((expected_reason, bytes), (key, value, headers))) in bad.iter().zip(&dlq).enumerate() {
         assert_eq!(header_of(headers, header::ERROR_CLASS), *expected_reason, "bad record {i}");
         assert!(!header_of(headers, header::ERROR_MESSAGE).is_empty());
-        assert_eq!(header_of(headers, header::SOURCE_TOPIC), "transactions");
+        assert_eq!(header_of(headers, header::SOURCE_TOPIC), input);
         assert_eq!(header_of(headers, header::SOURCE_PARTITION), "0");
         assert_eq!(header_of(headers, header::SOURCE_OFFSET), (i * 4 + 3).to_string());
         assert_eq!((key.as_str(), value), ("acc", bytes));
@@ -192,7 +165,7 @@ fn every_bad_class_is_dead_lettered_and_valid_records_pass() {
     let metrics = app.metrics().render();
     for (r, _) in &bad {
         let n = bad.iter().filter(|(x, _)| x == r).count();
-        let line = format!("finstream_dead_letters_total{{reason=\"{r}\",topic=\"transactions\"}} {n}");
+        let line = format!("finstream_dead_letters_total{{reason=\"{r}\",topic=\"{input}\"}} {n}");
         assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
     }
     app.close().unwrap();
@@ -221,27 +194,22 @@ impl SchemaRegistry for Flaky {
 
 #[test]
 fn registry_outage_is_retried_not_dead_lettered() {
-    let mock = mock_cluster(&[
-        ("transactions", 1),
-        ("transactions-valid", 1),
-        ("transactions-dlq", 1),
-        ("retry-app-commits", 1),
-    ]);
-    let bs = mock.bootstrap_servers();
+    let kafka = Kafka::shared();
+    let (input, app_id) = (unique("transactions"), unique("retry-app"));
+    kafka.create_topics(&[(&input, 1), (&format!("{input}-valid"), 1)]);
     let reg = Arc::new(EmbeddedRegistry::in_memory());
     let writer = AvroSerde::<TransactionEvent>::new(reg.clone());
-    let p = producer(&bs);
+    let p = producer(kafka.bootstrap());
     for i in 0..50 {
-        produce(&p, "transactions", "acc", &writer.serialize("transactions", &tx(i)).unwrap(), 1_790_000_000_000);
+        produce(&p, &input, "acc", writer.serialize("transactions", &tx(i)).unwrap(), 1_790_000_000_000);
     }
     rdkafka::producer::Producer::flush(&p, Duration::from_secs(10)).unwrap();
     let flaky = Arc::new(Flaky { inner: reg.clone(), failures: AtomicUsize::new(3) });
     let dir = tempfile::tempdir().unwrap();
-    let mut app =
-        KafkaStreams::new(topology(flaky.clone()), config(&bs, "retry-app", dir.path()), StreamsMetrics::default())
-            .unwrap();
+    let config = testkit::streams_config(kafka.bootstrap(), &app_id, dir.path());
+    let mut app = KafkaStreams::new(topology(flaky.clone(), &input), config, StreamsMetrics::default()).unwrap();
     app.start().unwrap();
-    let out = read_all(&bs, "transactions-valid", 50, Duration::from_secs(60));
+    let out = read_all(kafka, &format!("{input}-valid"), 50, Duration::from_secs(60));
     assert_eq!(app.state(), runtime::State::Running, "{:?}", app.error());
     assert_eq!(out.len(), 50);
     assert_eq!(flaky.failures.load(Ordering::SeqCst), 0, "the outage happened");
@@ -249,23 +217,23 @@ fn registry_outage_is_retried_not_dead_lettered() {
     assert!(metrics.contains("finstream_retries_total{reason=\"registry_unavailable\"} 3"), "{metrics}");
     assert!(!metrics.contains("finstream_dead_letters_total{"), "nothing dead-lettered:\n{metrics}");
     app.close().unwrap();
-    assert!(read_all(&bs, "transactions-dlq", 1, Duration::from_secs(2)).is_empty());
+    assert!(read_all(kafka, &format!("{input}-dlq"), 0, Duration::from_secs(10)).is_empty());
 }
 
 #[test]
 fn schemas_topic_keeps_ids_versions_and_config_across_restart() {
-    let mock = mock_cluster(&[]);
-    let bs = mock.bootstrap_servers();
+    let kafka = Kafka::shared();
+    let schemas_topic = unique("_schemas");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&bs, "registry", dir.path());
-    let store = Arc::new(KafkaSchemaStore::open(&cfg, "_schemas").unwrap());
+    let cfg = testkit::streams_config(kafka.bootstrap(), &unique("registry"), dir.path());
+    let store = Arc::new(KafkaSchemaStore::open(&cfg, &schemas_topic).unwrap());
     let first = EmbeddedRegistry::open(store).unwrap();
     let tx_id = first.register("transactions-value", TransactionEvent::contract().json).unwrap();
     let bal_id = first.register("account-balances-value", schemas::BalanceUpdated::contract().json).unwrap();
     first.set_level(Some("transactions-value"), CompatibilityLevel::Full).unwrap();
     drop(first);
 
-    let reopened = EmbeddedRegistry::open(Arc::new(KafkaSchemaStore::open(&cfg, "_schemas").unwrap())).unwrap();
+    let reopened = EmbeddedRegistry::open(Arc::new(KafkaSchemaStore::open(&cfg, &schemas_topic).unwrap())).unwrap();
     assert_eq!(reopened.register("transactions-value", TransactionEvent::contract().json).unwrap(), tx_id);
     assert_eq!(reopened.schema_by_id(bal_id).unwrap(), schemas::BalanceUpdated::contract().json);
     assert_eq!(reopened.subject_level("transactions-value"), Some(CompatibilityLevel::Full));

@@ -1,135 +1,107 @@
-//! (a) Crash test: the engine runs as a separate OS process that is SIGKILLed at random points
-//! while it processes 50k records; each time it restarts on the same state directory. The
-//! read_committed output and the final stores must be exactly those of one clean run.
-
-mod common;
+//! Crash test on a real broker: the engine runs as a separate OS process that is SIGKILLed at
+//! random points, and aborts itself at each named fail point of the commit cycle, while it
+//! processes 30k records; each time it restarts on the same state directory. The read_committed
+//! output and the final store must be exactly those of one clean run, with no transaction left
+//! open.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::*;
 use rand::{Rng, SeedableRng};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use runtime::KafkaStreams;
 use streams::examples::{sum_topology, Sum};
-use streams::StreamsMetrics;
+use streams::{FailPoint, StreamsMetrics};
+use testkit::process::child_role;
+use testkit::sums::{assert_exact, expected, input, produce};
+use testkit::{unique, Child, Kafka, Reader};
 
-const RECORDS: usize = 50_000;
+const RECORDS: usize = 30_000;
 
-/// The child: runs the sum topology until killed, or (with FINSTREAM_DUMP set) until it has
-/// applied every record, then closes cleanly and dumps its committed store.
+/// The child: runs the sum topology until killed, or (with `DUMP` set) until it has applied
+/// every record, then closes cleanly and dumps its committed store.
 #[test]
 fn crash_child() {
-    let Ok(bs) = std::env::var("FINSTREAM_CRASH_CHILD") else { return };
-    let dir = std::env::var("FINSTREAM_STATE_DIR").unwrap();
+    if child_role() != Some("crash_child") {
+        return;
+    }
+    let env = |k: &str| std::env::var(k).unwrap();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .try_init();
-    let mut app = KafkaStreams::new(
-        sum_topology("in", "out").unwrap(),
-        config(&bs, "crashapp", dir.as_ref()),
-        StreamsMetrics::default(),
-    )
-    .unwrap();
+    let kafka = Kafka::shared();
+    let config = testkit::streams_config(kafka.bootstrap(), &env("APP"), env("STATE").as_ref());
+    let mut app =
+        KafkaStreams::new(sum_topology(&env("IN"), &env("OUT")).unwrap(), config, StreamsMetrics::default()).unwrap();
     app.start().unwrap();
-    let dump = std::env::var("FINSTREAM_DUMP").ok();
+    let dump = std::env::var("DUMP").ok();
     loop {
         std::thread::sleep(Duration::from_millis(100));
         assert!(app.error().is_none(), "{:?}", app.error());
-        if let Some(path) = &dump {
-            let entries = app.scan_local("sums", None).unwrap();
-            let total: i64 = entries.iter().map(|(_, v)| serde_json::from_slice::<Sum>(v).unwrap().count).sum();
-            if std::env::var("CHILD_LOG").is_ok() {
-                eprintln!("child: {total} applied, ready {}", app.is_ready());
-            }
-            if total as usize == RECORDS {
-                let map: BTreeMap<String, Sum> = entries
-                    .iter()
-                    .map(|(k, v)| (String::from_utf8(k.clone()).unwrap(), serde_json::from_slice(v).unwrap()))
-                    .collect();
-                app.close().unwrap();
-                std::fs::write(path, serde_json::to_vec(&map).unwrap()).unwrap();
-                return;
-            }
+        let Some(path) = &dump else { continue };
+        let entries = app.scan_local("sums", None).unwrap();
+        let map: BTreeMap<String, Sum> = entries
+            .iter()
+            .map(|(k, v)| (String::from_utf8(k.clone()).unwrap(), serde_json::from_slice(v).unwrap()))
+            .collect();
+        if map.values().map(|s| s.count as usize).sum::<usize>() == RECORDS {
+            app.close().unwrap();
+            std::fs::write(path, serde_json::to_vec(&map).unwrap()).unwrap();
+            return;
         }
     }
 }
 
-fn spawn_child(bs: &str, state: &std::path::Path, dump: Option<&std::path::Path>) -> Child {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-        .env("FINSTREAM_CRASH_CHILD", bs)
-        .env("FINSTREAM_STATE_DIR", state)
-        .env("RUST_LOG", std::env::var("CHILD_LOG").unwrap_or_else(|_| "warn".into()));
-    if let Some(d) = dump {
-        cmd.env("FINSTREAM_DUMP", d);
-    }
-    cmd.spawn().expect("child starts")
-}
-
-fn output_high_watermark(consumer: &BaseConsumer) -> i64 {
-    (0..4).map(|p| consumer.fetch_watermarks("out", p, Duration::from_secs(5)).map(|(_, h)| h).unwrap_or(0)).sum()
+fn output_high_watermark(kafka: &Kafka, topic: &str) -> i64 {
+    (0..4).map(|p| kafka.watermarks(topic, p).1).sum()
 }
 
 #[test]
-fn sigkill_at_random_points_loses_and_duplicates_nothing() {
-    if std::env::var("FINSTREAM_CRASH_CHILD").is_ok() {
+fn sigkill_at_random_points_and_fail_points_loses_and_duplicates_nothing() {
+    if child_role().is_some() {
         return;
     }
-    let mock = mock_cluster(&[("in", 4), ("out", 4), ("crashapp-sums-changelog", 4), ("crashapp-commits", 4)]);
-    let bs = mock.bootstrap_servers();
-    let records = input(RECORDS);
-    let p = producer(&bs);
-    produce_all(&p, "in", &records);
-
+    let kafka = Kafka::shared();
+    let (i, o, app) = (unique("in"), unique("out"), unique("crash"));
+    kafka.create_topics(&[(&i, 4), (&o, 4)]);
+    let records = input(RECORDS, 0);
+    produce(kafka, &i, &records);
     let state = tempfile::tempdir().unwrap();
-    let watcher: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &bs).create().unwrap();
-    let mut rng =
-        rand::rngs::StdRng::seed_from_u64(std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7));
-    let mut kills = 0;
-    let wanted: usize = std::env::var("CRASH_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    while kills < wanted {
-        let mut child = spawn_child(&bs, state.path(), None);
-        let start_hw = output_high_watermark(&watcher);
-        // Kill once the child has visibly produced some output (mid-processing), after a
-        // random amount of progress.
-        let threshold = start_hw + rng.random_range(500..6000);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while output_high_watermark(&watcher) < threshold && Instant::now() < deadline {
-            assert!(child.try_wait().unwrap().is_none(), "child exited on its own");
+    let state_path = state.path().to_str().unwrap();
+    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let env = [("APP", app.as_str()), ("IN", i.as_str()), ("OUT", o.as_str()), ("STATE", state_path)];
+    // Three SIGKILLs after a random amount of visible progress, then one self-abort at each
+    // fail point (the third commit reaching it).
+    for kill in 0..3 {
+        let mut child = Child::spawn("crash_child", kafka, &env);
+        let threshold = output_high_watermark(kafka, &o) + rng.random_range(500..4000);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while output_high_watermark(kafka, &o) < threshold && Instant::now() < deadline {
+            assert!(child.try_wait().is_none(), "child exited on its own");
             std::thread::sleep(Duration::from_millis(rng.random_range(5..50)));
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        kills += 1;
-        eprintln!("kill {kills}: output high watermark {} (started at {start_hw})", output_high_watermark(&watcher));
+        child.kill();
+        eprintln!("kill {kill}: output high watermark {}", output_high_watermark(kafka, &o));
+    }
+    for point in FailPoint::ALL {
+        let spec = format!("{}@3", point.name());
+        let mut with_point = env.to_vec();
+        with_point.push(("FINSTREAM_FAIL_POINT", &spec));
+        let mut child = Child::spawn("crash_child", kafka, &with_point);
+        let status = child.wait(Duration::from_secs(120));
+        assert!(!status.success(), "the child aborted at {spec}: {status:?}");
     }
     let dump = state.path().join("final-store.json");
-    let mut child = spawn_child(&bs, state.path(), Some(&dump));
-    let status = child.wait().unwrap();
+    let mut with_dump = env.to_vec();
+    let dump_path = dump.to_str().unwrap().to_string();
+    with_dump.push(("DUMP", &dump_path));
+    let status = Child::spawn("crash_child", kafka, &with_dump).wait(Duration::from_secs(180));
     assert!(status.success(), "final run failed");
 
-    // Outputs: per key exactly the running sums of a clean run, in order, once each.
-    let out = read_committed(&bs, "out", 4, RECORDS, Duration::from_secs(60));
-    let mut expected_seq: BTreeMap<String, Vec<Sum>> = BTreeMap::new();
-    let mut running: BTreeMap<String, Sum> = BTreeMap::new();
-    for (k, v, _) in &records {
-        let s = running.entry(k.clone()).or_default();
-        s.count += 1;
-        s.total += v;
-        expected_seq.entry(k.clone()).or_default().push(*s);
-    }
-    let mut actual_seq: BTreeMap<String, Vec<Sum>> = BTreeMap::new();
-    for (_, k, v) in &out {
-        actual_seq.entry(k.clone()).or_default().push(serde_json::from_slice(v).unwrap());
-    }
-    assert_eq!(out.len(), RECORDS, "no duplicates, no loss in read_committed output");
-    assert!(actual_seq == expected_seq, "per-key output sequences differ from a clean run");
-
-    // Stores: exactly the clean run's final sums.
+    let mut reader = Reader::new(kafka.bootstrap(), &o);
+    assert_exact(reader.wait_for(RECORDS, Duration::from_secs(60)), &records);
     let store: BTreeMap<String, Sum> = serde_json::from_slice(&std::fs::read(&dump).unwrap()).unwrap();
-    assert_eq!(store, running);
+    assert_eq!(store, expected(&records));
+    assert!(kafka.pending_transactions(&o).is_empty());
 }

@@ -14,47 +14,10 @@ use streams::{
     I64Serde, JsonSerde, ProcessError, Processor, ProcessorContext, PunctuationType, Record, StoreSpec, StreamsMetrics,
     StringSerde, Topology,
 };
-use testkit::{process::child_role, unique, wait_until, Child, Consumed, Kafka, Reader, Signal};
+use testkit::sums::{assert_exact, input, produce};
+use testkit::{process::child_role, unique, wait_until, Child, Kafka, Reader, Signal};
 
 const PARTITIONS: i32 = 4;
-
-/// `n` records over 97 keys, values 0..12, timestamps increasing.
-fn input(n: usize, from: usize) -> Vec<(String, i64, i64)> {
-    (from..from + n).map(|i| (format!("k{}", (i * 31) % 97), (i % 13) as i64, 1_700_000_000_000 + i as i64)).collect()
-}
-
-fn produce(kafka: &Kafka, topic: &str, records: &[(String, i64, i64)]) {
-    let p = testkit::producer(kafka.bootstrap());
-    let rows: Vec<(String, [u8; 8], i64)> =
-        records.iter().map(|(k, v, ts)| (k.clone(), v.to_be_bytes(), *ts)).collect();
-    testkit::produce_all(&p, topic, rows);
-}
-
-fn expected(records: &[(String, i64, i64)]) -> BTreeMap<String, Sum> {
-    let mut m = BTreeMap::<String, Sum>::new();
-    for (k, v, _) in records {
-        let s = m.entry(k.clone()).or_default();
-        s.count += 1;
-        s.total += v;
-    }
-    m
-}
-
-/// Every key's outputs are the running sums 1..n in order, once each, ending at the expected sum.
-fn assert_exact(out: &[Consumed], records: &[(String, i64, i64)]) {
-    let want = expected(records);
-    let mut seqs: BTreeMap<String, Vec<Sum>> = BTreeMap::new();
-    for c in out {
-        seqs.entry(c.key_str().to_string()).or_default().push(serde_json::from_slice(&c.value).unwrap());
-    }
-    assert_eq!(out.len(), records.len(), "one output per input: no loss, no duplicate");
-    for (k, seq) in &seqs {
-        let counts: Vec<i64> = seq.iter().map(|s| s.count).collect();
-        assert_eq!(counts, (1..=seq.len() as i64).collect::<Vec<_>>(), "key {k}: counts 1..n");
-        assert_eq!(seq.last(), want.get(k), "key {k}: final sum");
-    }
-    assert_eq!(seqs.len(), want.len());
-}
 
 fn topics(kafka: &Kafka) -> (String, String) {
     let (i, o) = (unique("in"), unique("out"));

@@ -1,7 +1,6 @@
 //! `streams::partitioner` against a real librdkafka producer: for each of librdkafka's keyed
 //! partitioners, the partition the client chose (from its delivery reports) must be the one
-//! finstream computes. This is about the client's partitioner, not broker semantics, so
-//! librdkafka's mock cluster is enough.
+//! finstream computes, on the test broker.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,10 +8,10 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use streams::partitioner::Partitioner;
+use testkit::{unique, Kafka};
 
 /// A record's key and the partition it was delivered to.
 type Placed = (Vec<u8>, i32);
@@ -40,12 +39,12 @@ fn keys() -> Vec<Vec<u8>> {
 
 /// What librdkafka's `partitioner` chose for each key on a topic with `partitions` partitions.
 fn librdkafka_partitions(setting: &str, partitions: i32) -> Vec<Placed> {
-    let mock = MockCluster::new(1).expect("mock cluster starts");
-    let topic = format!("keys-{setting}-{partitions}");
-    mock.create_topic(&topic, partitions, 1).expect("topic created");
+    let kafka = Kafka::shared();
+    let topic = unique(&format!("keys-{setting}-{partitions}"));
+    kafka.create_topics(&[(&topic, partitions)]);
     let ctx = Deliveries::default();
     let producer: BaseProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", mock.bootstrap_servers())
+        .set("bootstrap.servers", kafka.bootstrap())
         .set("partitioner", setting)
         .set("linger.ms", "1")
         .create_with_context(ctx.clone())

@@ -1,15 +1,21 @@
-//! (b) rebalance, (c) restore from changelog after losing the state directory, and
-//! (d) repartition + global table, all against the mock cluster.
-
-mod common;
+//! On a real broker: a rebalance moves state between two instances, a lost state directory is
+//! rebuilt from its changelog, and a repartitioned aggregation joins a global table.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
 use runtime::KafkaStreams;
 use streams::examples::{regroup_topology, sum_topology, Sum};
 use streams::StreamsMetrics;
+use testkit::sums::{assert_exact, expected, input, produce};
+use testkit::{unique, wait_until, Kafka, Reader};
+
+fn start(kafka: &Kafka, topology: streams::Topology, app: &str, dir: &std::path::Path) -> KafkaStreams {
+    let config = testkit::streams_config(kafka.bootstrap(), app, dir);
+    let mut s = KafkaStreams::new(topology, config, StreamsMetrics::default()).unwrap();
+    s.start().unwrap();
+    s
+}
 
 fn decode_store(entries: Vec<(Vec<u8>, Vec<u8>)>) -> BTreeMap<String, Sum> {
     entries.into_iter().map(|(k, v)| (String::from_utf8(k).unwrap(), serde_json::from_slice(&v).unwrap())).collect()
@@ -21,21 +27,15 @@ fn total_count(app: &KafkaStreams, store: &str) -> i64 {
 
 #[test]
 fn rebalance_moves_state_and_results_stay_exact() {
-    let mock = mock_cluster(&[("in", 4), ("out", 4), ("rb-sums-changelog", 4), ("rb-commits", 4)]);
-    let bs = mock.bootstrap_servers();
-    let records = input(20_000);
-    let p = producer(&bs);
+    let kafka = Kafka::shared();
+    let (i, o, app) = (unique("in"), unique("out"), unique("rebalance"));
+    kafka.create_topics(&[(&i, 4), (&o, 4)]);
+    let records = input(20_000, 0);
     let (first, second) = records.split_at(10_000);
-    produce_all(&p, "in", first);
+    produce(kafka, &i, first);
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a =
-        KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rb", d1.path()), StreamsMetrics::default())
-            .unwrap();
-    let mut b =
-        KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rb", d2.path()), StreamsMetrics::default())
-            .unwrap();
-    a.start().unwrap();
-    b.start().unwrap();
+    let a = start(kafka, sum_topology(&i, &o).unwrap(), &app, d1.path());
+    let b = start(kafka, sum_topology(&i, &o).unwrap(), &app, d2.path());
     // Both instances own some partitions once the group has settled.
     assert!(
         wait_until(Duration::from_secs(60), || !a.local_partitions("sums").is_empty()
@@ -47,7 +47,7 @@ fn rebalance_moves_state_and_results_stay_exact() {
     );
     // One instance leaves; the survivor takes over its partitions and restores their state.
     b.close().unwrap();
-    produce_all(&p, "in", second);
+    produce(kafka, &i, second);
     assert!(
         wait_until(Duration::from_secs(90), || a.local_partitions("sums").len() == 4
             && total_count(&a, "sums") == 20_000),
@@ -55,46 +55,35 @@ fn rebalance_moves_state_and_results_stay_exact() {
         a.local_partitions("sums"),
         total_count(&a, "sums")
     );
-    assert_eq!(decode_store(a.scan_local("sums", None).unwrap()), expected_sums(&records));
-    let out = read_committed(&bs, "out", 4, records.len(), Duration::from_secs(30));
-    let (last, seqs) = last_per_key(&out);
-    assert_eq!(out.len(), records.len());
-    assert_eq!(last, expected_sums(&records));
-    for (k, s) in seqs {
-        assert_eq!(s, (1..=s.len() as i64).collect::<Vec<_>>(), "key {k}");
-    }
+    assert_eq!(decode_store(a.scan_local("sums", None).unwrap()), expected(&records));
+    let mut reader = Reader::new(kafka.bootstrap(), &o);
+    assert_exact(reader.wait_for(records.len(), Duration::from_secs(60)), &records);
     a.close().unwrap();
 }
 
 #[test]
 fn lost_state_directory_is_rebuilt_from_changelog() {
-    let mock = mock_cluster(&[("in", 4), ("out", 4), ("rs-sums-changelog", 4), ("rs-commits", 4)]);
-    let bs = mock.bootstrap_servers();
-    let records = input(8_000);
-    let p = producer(&bs);
-    produce_all(&p, "in", &records);
+    let kafka = Kafka::shared();
+    let (i, o, id) = (unique("in"), unique("out"), unique("restore"));
+    kafka.create_topics(&[(&i, 4), (&o, 4)]);
+    let records = input(8_000, 0);
+    produce(kafka, &i, &records);
     let dir = tempfile::tempdir().unwrap();
     let before = {
-        let mut app = KafkaStreams::new(
-            sum_topology("in", "out").unwrap(),
-            config(&bs, "rs", dir.path()),
-            StreamsMetrics::default(),
-        )
-        .unwrap();
-        app.start().unwrap();
+        let app = start(kafka, sum_topology(&i, &o).unwrap(), &id, dir.path());
         assert!(wait_until(Duration::from_secs(60), || total_count(&app, "sums") == 8_000));
         let before = app.scan_local("sums", None).unwrap();
         app.close().unwrap();
         before
     };
-    std::fs::remove_dir_all(dir.path().join("rs")).unwrap();
+    std::fs::remove_dir_all(dir.path().join(&id)).unwrap();
     let metrics = StreamsMetrics::default();
-    let mut app =
-        KafkaStreams::new(sum_topology("in", "out").unwrap(), config(&bs, "rs", dir.path()), metrics.clone()).unwrap();
+    let config = testkit::streams_config(kafka.bootstrap(), &id, dir.path());
+    let mut app = KafkaStreams::new(sum_topology(&i, &o).unwrap(), config, metrics.clone()).unwrap();
     app.start().unwrap();
     assert!(wait_until(Duration::from_secs(60), || app.is_ready() && app.local_partitions("sums").len() == 4));
     assert_eq!(app.scan_local("sums", None).unwrap(), before, "rebuilt stores equal the stores before");
-    assert_eq!(decode_store(before), expected_sums(&records));
+    assert_eq!(decode_store(before), expected(&records));
     let restored: u64 = metrics.restored_records.with_label_values(&["sums"]).get();
     assert!(restored > 0, "state came from the changelog");
     app.close().unwrap();
@@ -102,28 +91,19 @@ fn lost_state_directory_is_rebuilt_from_changelog() {
 
 #[test]
 fn repartition_and_global_table() {
-    let mock = mock_cluster(&[
-        ("in", 4),
-        ("factors", 2),
-        ("out", 4),
-        ("rg-by-group-repartition", 4),
-        ("rg-group-sums-changelog", 4),
-    ]);
-    let bs = mock.bootstrap_servers();
-    let p = producer(&bs);
-    produce(&p, "factors", "b", &10i64.to_be_bytes(), 0);
-    produce(&p, "factors", "c", &3i64.to_be_bytes(), 0);
-    let records = input(6_000);
-    produce_all(&p, "in", &records);
+    let kafka = Kafka::shared();
+    let (i, factors, o, id) = (unique("in"), unique("factors"), unique("out"), unique("regroup"));
+    kafka.create_topics(&[(&i, 4), (&factors, 2), (&o, 4)]);
+    let p = testkit::producer(kafka.bootstrap());
+    testkit::produce_all(&p, &factors, [("b", 10i64.to_be_bytes(), 0), ("c", 3i64.to_be_bytes(), 0)]);
+    // Keys `<group>-<n>`: the topology regroups by the part before the dash.
+    let records: Vec<(String, i64, i64)> = (0..6_000)
+        .map(|i| (format!("{}-{}", ["a", "b", "c", "d"][i % 4], (i * 7) % 101), (i % 13) as i64, 1_700_000_000_000 + i as i64))
+        .collect();
+    produce(kafka, &i, &records);
     let dir = tempfile::tempdir().unwrap();
-    let mut app = KafkaStreams::new(
-        regroup_topology("in", "factors", "out").unwrap(),
-        config(&bs, "rg", dir.path()),
-        StreamsMetrics::default(),
-    )
-    .unwrap();
+    let app = start(kafka, regroup_topology(&i, &factors, &o).unwrap(), &id, dir.path());
     assert_eq!(app.topology().subtopologies.len(), 2);
-    app.start().unwrap();
     let mut expected = BTreeMap::<String, Sum>::new();
     for (k, v, _) in &records {
         let g = k.split('-').next().unwrap().to_string();
@@ -141,8 +121,11 @@ fn repartition_and_global_table() {
         "group sums: {:?}",
         decode_store(app.scan_local("group-sums", None).unwrap())
     );
-    let out = read_committed(&bs, "out", 4, records.len(), Duration::from_secs(30));
+    let mut reader = Reader::new(kafka.bootstrap(), &o);
+    let out = reader.wait_for(records.len(), Duration::from_secs(60));
     assert_eq!(out.len(), records.len());
-    assert_eq!(last_per_key(&out).0, expected);
+    let last: BTreeMap<String, Sum> =
+        testkit::sums::sequences(out).into_iter().map(|(k, seq)| (k, *seq.last().unwrap())).collect();
+    assert_eq!(last, expected);
     app.close().unwrap();
 }

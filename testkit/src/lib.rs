@@ -17,6 +17,7 @@ pub mod kafka;
 pub mod process;
 pub mod records;
 pub mod registry;
+pub mod sums;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 pub use kafka::{Kafka, Signal};
 pub use process::Child;
-pub use records::{produce, produce_all, producer, read_committed, Consumed, Reader};
+pub use records::{produce, produce_all, producer, read_committed, read_committed_at_least, Consumed, Reader};
 pub use registry::{registry, Registry};
 
 /// A name no other test (in this run or an earlier one on the same broker) uses:
