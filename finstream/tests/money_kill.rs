@@ -22,17 +22,17 @@
 
 mod money;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use connectors::GeneratorConfig;
 use finstream::config::AppConfig;
 use finstream::{app, registry};
+use money::kafka::Barrier;
 use money::{Actual, Raw};
 use rand::{Rng, SeedableRng};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use schemas::BalanceUpdated;
 use streams::{FailPoint, StreamsMetrics};
 use testkit::process::child_role;
@@ -153,140 +153,6 @@ impl<'a> Instances<'a> {
     }
 }
 
-/// Whether the application's consumer group has committed everything its tasks can read, judged
-/// from outside: input partitions' committed offsets at their high watermarks, and repartition
-/// partitions' committed offsets past their last committed record (their high watermarks lie one
-/// past a commit marker, and past aborted records).
-struct Barrier {
-    group: BaseConsumer,
-    tail: BaseConsumer,
-    inputs: Vec<String>,
-    repartitions: Vec<String>,
-    /// The last committed record's offset per repartition partition, and the reader's target.
-    last_record: HashMap<(String, i32), i64>,
-}
-
-impl Barrier {
-    fn new(bootstrap: &str, inputs: Vec<String>, repartitions: Vec<String>) -> Barrier {
-        let client = |group: &str, isolation: &str| -> BaseConsumer {
-            ClientConfig::new()
-                .set("bootstrap.servers", bootstrap)
-                .set("group.id", group)
-                .set("enable.auto.commit", "false")
-                .set("isolation.level", isolation)
-                .create()
-                .unwrap()
-        };
-        let tail = client(&testkit::unique("tail"), "read_committed");
-        let mut tpl = TopicPartitionList::new();
-        for t in &repartitions {
-            for p in 0..PARTITIONS {
-                tpl.add_partition_offset(t, p, Offset::Beginning).unwrap();
-            }
-        }
-        tail.assign(&tpl).unwrap();
-        Barrier { group: client(APP, "read_uncommitted"), tail, inputs, repartitions, last_record: HashMap::new() }
-    }
-
-    fn high_watermarks(&self, topics: &[String]) -> Option<BTreeMap<(String, i32), i64>> {
-        let mut out = BTreeMap::new();
-        for t in topics {
-            for p in 0..PARTITIONS {
-                let (_, high) = self.group.fetch_watermarks(t, p, Duration::from_secs(10)).ok()?;
-                out.insert((t.clone(), p), high);
-            }
-        }
-        Some(out)
-    }
-
-    /// Reads the repartition topics up to `highs`; false if that took longer than `patience`.
-    fn read_tail(&mut self, highs: &BTreeMap<(String, i32), i64>, patience: Duration) -> bool {
-        let deadline = Instant::now() + patience;
-        loop {
-            let positions: BTreeMap<(String, i32), i64> = match self.tail.position() {
-                Ok(tpl) => tpl
-                    .elements()
-                    .iter()
-                    .filter_map(|e| match e.offset() {
-                        Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
-                        _ => None,
-                    })
-                    .collect(),
-                Err(_) => return false,
-            };
-            let behind = highs
-                .iter()
-                .filter(|(tp, _)| self.repartitions.contains(&tp.0))
-                .any(|(tp, high)| *high > 0 && positions.get(tp).is_none_or(|pos| pos < high));
-            if !behind {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            match self.tail.poll(Duration::from_millis(20)) {
-                Some(Ok(m)) => {
-                    self.last_record.insert((m.topic().to_string(), m.partition()), m.offset());
-                }
-                Some(Err(e)) => panic!("reading the repartition topics: {e}"),
-                None => {}
-            }
-        }
-    }
-
-    fn committed(&self) -> Option<BTreeMap<(String, i32), i64>> {
-        let mut tpl = TopicPartitionList::new();
-        for t in self.inputs.iter().chain(&self.repartitions) {
-            for p in 0..PARTITIONS {
-                tpl.add_partition(t, p);
-            }
-        }
-        let c = self.group.committed_offsets(tpl, Duration::from_secs(10)).ok()?;
-        Some(
-            c.elements()
-                .iter()
-                .map(|e| ((e.topic().to_string(), e.partition()), e.offset().to_raw().unwrap_or(0).max(0)))
-                .collect(),
-        )
-    }
-
-    /// One look: the high watermarks seen if everything below them is committed.
-    fn look(&mut self) -> Option<BTreeMap<(String, i32), i64>> {
-        let all: Vec<String> = self.inputs.iter().chain(&self.repartitions).cloned().collect();
-        let highs = self.high_watermarks(&all)?;
-        if !self.read_tail(&highs, Duration::from_secs(2)) {
-            return None;
-        }
-        let committed = self.committed()?;
-        let done = highs.iter().all(|(tp, high)| {
-            let at = committed.get(tp).copied().unwrap_or(0);
-            if self.inputs.contains(&tp.0) {
-                at >= *high
-            } else {
-                self.last_record.get(tp).is_none_or(|last| at > *last)
-            }
-        });
-        done.then_some(highs)
-    }
-
-    /// Waits until two looks in a row find everything committed and nothing new written,
-    /// calling `meanwhile` between looks (to restart crashed instances).
-    fn wait(&mut self, timeout: Duration, mut meanwhile: impl FnMut()) {
-        let deadline = Instant::now() + timeout;
-        let mut previous = None;
-        loop {
-            meanwhile();
-            let now = self.look();
-            if now.is_some() && now == previous {
-                return;
-            }
-            previous = now;
-            assert!(Instant::now() < deadline, "the application did not catch up within {timeout:?}");
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-}
-
 fn raw_topic(bootstrap: &str, topic: &str) -> Vec<Raw> {
     testkit::read_committed(bootstrap, topic).into_iter().map(|c| (c.key, c.value)).collect()
 }
@@ -333,7 +199,7 @@ fn three_instances_killed_over_and_over_agree_with_the_reference() {
     let inputs: Vec<String> =
         topology.user_source_topics().into_iter().map(|(t, _)| t).collect::<BTreeSet<_>>().into_iter().collect();
     let repartitions = topology.repartition_topics.clone();
-    let mut barrier = Barrier::new(kafka.bootstrap(), inputs, repartitions);
+    let mut barrier = Barrier::new(kafka.bootstrap(), APP, PARTITIONS, inputs, repartitions);
 
     let mut instances = Instances::start(&kafka, registry_url);
     let producer: BaseProducer = ClientConfig::new()

@@ -3,6 +3,8 @@
 //! reference model (`connectors::reference`), reported as a list of differences.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
