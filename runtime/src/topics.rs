@@ -66,12 +66,14 @@ pub(crate) fn check_sources(topology: &BuiltTopology, existing: &BTreeMap<String
     subtopology_partitions(topology, existing).map(|_| ())
 }
 
-/// A topic the engine creates, with its partition count and whether it is compacted.
+/// A topic the engine creates, with its partition count, whether it is compacted and whether it
+/// keeps its records until the engine purges them (repartition topics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Wanted {
     name: String,
     partitions: i32,
     compacted: bool,
+    purged: bool,
 }
 
 /// The partition count of each sub-topology: that of its user source topics (which must agree),
@@ -122,21 +124,36 @@ fn wanted(
     for (s, &n) in topology.subtopologies.iter().zip(&counts) {
         for t in &s.source_topics {
             if topology.repartition_topics.contains(t) {
-                wanted.push(Wanted { name: t.clone(), partitions: n, compacted: false });
+                wanted.push(Wanted { name: t.clone(), partitions: n, compacted: false, purged: true });
             }
             // Re-placed records are dead-lettered to their original topic's DLQ.
             if !topology.placement_topics.contains(t) {
-                wanted.push(Wanted { name: streams::task::dead_letter_topic(t), partitions: n, compacted: false });
+                wanted.push(Wanted {
+                    name: streams::task::dead_letter_topic(t),
+                    partitions: n,
+                    compacted: false,
+                    purged: false,
+                });
             }
         }
         for store in &s.stores {
             if topology.store_spec(store).is_some_and(|s| s.logged) {
-                wanted.push(Wanted { name: topology.changelog_topic(store), partitions: n, compacted: true });
+                wanted.push(Wanted {
+                    name: topology.changelog_topic(store),
+                    partitions: n,
+                    compacted: true,
+                    purged: false,
+                });
             }
         }
     }
     if config.application_server.is_some() {
-        wanted.push(Wanted { name: crate::hosts::hosts_topic(&config.application_id), partitions: 1, compacted: true });
+        wanted.push(Wanted {
+            name: crate::hosts::hosts_topic(&config.application_id),
+            partitions: 1,
+            compacted: true,
+            purged: false,
+        });
     }
     wanted.sort_by(|a, b| a.name.cmp(&b.name));
     wanted.dedup_by(|a, b| a.name == b.name);
@@ -186,6 +203,9 @@ pub struct TopicPlan {
     pub name: String,
     /// Changelogs, global tables and the hosts topic are compacted: only the latest per key matters.
     pub compacted: bool,
+    /// Repartition and placement topics keep their records without time limit (`retention.ms=-1`)
+    /// until the engine purges what was committed: their records carry event time, however old.
+    pub purged: bool,
 }
 
 /// Every topic `topology` touches under `config`: inputs, outputs, dead-letter topics, global
@@ -214,7 +234,12 @@ pub fn plan(config: &StreamsConfig, topology: &BuiltTopology) -> Vec<TopicPlan> 
         all.insert(crate::hosts::hosts_topic(&config.application_id), true);
     }
     all.insert(crate::partitioning::partitioners_topic(&config.application_id), false);
-    all.into_iter().map(|(name, compacted)| TopicPlan { name, compacted }).collect()
+    all.into_iter()
+        .map(|(name, compacted)| {
+            let purged = topology.repartition_topics.contains(&name);
+            TopicPlan { name, compacted, purged }
+        })
+        .collect()
 }
 
 /// Creates the topics of `plan` that do not exist yet, `partitions` each (the set-up an operator
@@ -224,7 +249,7 @@ pub fn create_planned(config: &StreamsConfig, plan: &[TopicPlan], partitions: i3
     let missing: Vec<Wanted> = plan
         .iter()
         .filter(|t| !existing.contains_key(&t.name))
-        .map(|t| Wanted { name: t.name.clone(), partitions, compacted: t.compacted })
+        .map(|t| Wanted { name: t.name.clone(), partitions, compacted: t.compacted, purged: t.purged })
         .collect();
     create_topics(config, &missing.iter().collect::<Vec<_>>())
 }
@@ -234,7 +259,7 @@ pub(crate) fn create_compacted(config: &StreamsConfig, topic: &str, partitions: 
     if partition_counts(config)?.contains_key(topic) {
         return Ok(());
     }
-    create_topics(config, &[&Wanted { name: topic.to_string(), partitions, compacted: true }])
+    create_topics(config, &[&Wanted { name: topic.to_string(), partitions, compacted: true, purged: false }])
 }
 
 /// CreateTopics; a topic created meanwhile by another instance is fine, any other refusal is
@@ -250,6 +275,11 @@ fn create_topics(config: &StreamsConfig, topics: &[&Wanted]) -> Result<(), Runti
             let nt = NewTopic::new(&w.name, w.partitions, TopicReplication::Fixed(-1));
             if w.compacted {
                 nt.set("cleanup.policy", "compact")
+            } else if w.purged {
+                // As Kafka Streams does: records stay until the engine purges what its tasks
+                // committed (DeleteRecords). They carry event time, so a time-based retention
+                // would delete a backfill's records (last year's statement) before they are read.
+                nt.set("retention.ms", "-1")
             } else {
                 nt
             }
