@@ -292,7 +292,8 @@ impl Generator {
         }
 
         // Budget and goal changes.
-        for k in 0..self.users[u].budgets.len() {
+        let changes = self.cfg.settings_changes;
+        for k in (0..self.users[u].budgets.len()).filter(|_| changes) {
             if !self.users[u].budgets[k].alive {
                 continue;
             }
@@ -312,7 +313,7 @@ impl Generator {
                 items.push(item);
             }
         }
-        for k in 0..self.users[u].goals.len() {
+        for k in (0..self.users[u].goals.len()).filter(|_| changes) {
             if !self.users[u].goals[k].alive {
                 continue;
             }
