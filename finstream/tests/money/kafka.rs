@@ -165,3 +165,21 @@ impl Barrier {
         Barrier::new(bootstrap, group, partitions, inputs, topology.repartition_topics.clone())
     }
 }
+
+/// Creates `topics` with `partitions` partitions each and `retention.ms=-1`. Records written with
+/// event time (months before the broker's clock) are otherwise deleted by the broker's 7-day
+/// time retention at its next check, inputs before the application reads them and outputs before
+/// the test does.
+pub fn create_unlimited(bootstrap: &str, topics: &[&str], partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1"))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for r in rt.block_on(admin.create_topics(&new, &AdminOptions::new())).unwrap() {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+}
