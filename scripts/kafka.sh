@@ -104,6 +104,9 @@ share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 transaction.abort.timed.out.transaction.cleanup.interval.ms=200
 transaction.remove.expired.transaction.cleanup.interval.ms=500
+# No time-based retention: records carry event time (test data and backfills are months or years
+# old), and a 7-day retention would delete them as soon as they are written.
+log.retention.ms=-1
 log.cleaner.dedupe.buffer.size=2097152
 log.cleaner.backoff.ms=1000
 auto.create.topics.enable=true

@@ -32,8 +32,13 @@ use crate::kafka::{client_config_for, Role};
 use crate::RuntimeError;
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one offset lookup may take: a lookup sent to a leader that died waits this long.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(4);
 /// Attempts of an offset lookup before its error is reported.
 const LOOKUP_ATTEMPTS: u32 = 6;
+/// Lookups (each after a metadata refresh) that must all answer "unknown topic" before a topic
+/// counts as absent.
+const UNKNOWN_CONFIRMATIONS: u32 = 2;
 /// Records applied to a store in one batch while restoring.
 const RESTORE_BATCH: usize = 10_000;
 
@@ -79,6 +84,13 @@ pub(crate) fn end_offsets_client(config: &StreamsConfig) -> Result<ToEndConsumer
 
 /// (low, high) watermarks of a partition, retried on errors; `None` when the topic does not
 /// exist (an answer, not an error).
+///
+/// librdkafka sends the lookup to the leader in its metadata cache, which is refreshed only
+/// every few minutes unless a fetch or produce to that partition fails: after a leader died, a
+/// client that does not read the partition yet keeps asking the dead node. So a failed lookup
+/// refreshes the topic's metadata before the next attempt. "Unknown topic" is believed only
+/// when it is still the answer after a refresh: a node that just restarted, or a leader being
+/// elected, answers it for a moment about topics that exist.
 pub(crate) fn watermarks<C: ConsumerContext>(
     client: &BaseConsumer<C>,
     topic: &str,
@@ -86,21 +98,33 @@ pub(crate) fn watermarks<C: ConsumerContext>(
 ) -> Result<Option<(i64, i64)>, RuntimeError> {
     let mut attempt = 0;
     loop {
-        match client.fetch_watermarks(topic, partition, META_TIMEOUT) {
+        let e = match client.fetch_watermarks(topic, partition, LOOKUP_TIMEOUT) {
             Ok(w) => return Ok(Some(w)),
-            Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition))
-            | Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopic))
-            | Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownPartition)) => return Ok(None),
-            Err(e) if attempt + 1 < LOOKUP_ATTEMPTS => {
-                attempt += 1;
-                tracing::warn!(%topic, partition, error = %e, attempt, "offset lookup failed; retrying");
-                std::thread::sleep(Duration::from_millis(200 << attempt.min(4)));
-            }
-            Err(e) => {
-                return Err(RuntimeError::Restore(format!(
-                    "looking up the end of {topic}[{partition}] failed {LOOKUP_ATTEMPTS} times: {e}"
-                )))
-            }
+            Err(e) => e,
+        };
+        let unknown = matches!(
+            e,
+            KafkaError::MetadataFetch(
+                RDKafkaErrorCode::UnknownTopicOrPartition
+                    | RDKafkaErrorCode::UnknownTopic
+                    | RDKafkaErrorCode::UnknownPartition
+            )
+        );
+        if unknown && attempt >= UNKNOWN_CONFIRMATIONS {
+            return Ok(None);
+        }
+        if attempt + 1 >= LOOKUP_ATTEMPTS {
+            return Err(RuntimeError::Restore(format!(
+                "looking up the end of {topic}[{partition}] failed {LOOKUP_ATTEMPTS} times: {e}"
+            )));
+        }
+        attempt += 1;
+        if !unknown {
+            tracing::warn!(%topic, partition, error = %e, attempt, "offset lookup failed; retrying");
+        }
+        std::thread::sleep(Duration::from_millis(100 << attempt.min(4)));
+        if let Err(e) = client.fetch_metadata(Some(topic), LOOKUP_TIMEOUT) {
+            tracing::debug!(%topic, error = %e, "metadata refresh failed");
         }
     }
 }

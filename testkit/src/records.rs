@@ -187,12 +187,17 @@ impl Reader {
             if self.read_to_end(left).len() >= n {
                 return self.read_to_end(left);
             }
-            assert!(
-                Instant::now() < deadline,
-                "{}: {} of {n} records after {timeout:?}",
-                self.topic,
-                self.records.len()
-            );
+            if Instant::now() >= deadline {
+                let highs: Vec<i64> = (0..self.partitions)
+                    .map(|p| self.ends.fetch_watermarks(&self.topic, p, METADATA_TIMEOUT).map_or(-1, |w| w.1))
+                    .collect();
+                panic!(
+                    "{}: {} of {n} records after {timeout:?}; positions {:?}, high watermarks {highs:?}",
+                    self.topic,
+                    self.records.len(),
+                    self.positions()
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
