@@ -33,5 +33,5 @@ if [ -z "${FINSTREAM_TEST_BOOTSTRAP:-}" ]; then
   echo "test broker: $bootstrap"
 fi
 started=$(date +%s)
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
 echo "test.sh: cargo test took $(( $(date +%s) - started )) s"

@@ -41,6 +41,14 @@ fn env_value(raw: &str) -> toml::Value {
     toml::Value::String(raw.to_string())
 }
 
+/// `FINSTREAM_*` variables that are not configuration keys: the configuration file's path, the
+/// crash tests' fail point, what the scripts and the test support read (`FINSTREAM_TEST_*`, the
+/// venv and cache directories). Anything else unknown is refused, so a misspelt key is caught.
+fn is_process_variable(name: &str) -> bool {
+    name.starts_with("FINSTREAM_TEST_")
+        || ["FINSTREAM_CONFIG", runtime::failpoint::FAIL_POINT_ENV, "FINSTREAM_VENV", "FINSTREAM_CACHE"].contains(&name)
+}
+
 /// Applies `FINSTREAM_*` variables onto a parsed TOML table.
 pub fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) {
     for (name, value) in vars {
@@ -79,7 +87,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<AppConfig> {
         None => String::new(),
     };
     let mut table: toml::Table = toml::from_str(&text).context("parsing configuration")?;
-    apply_env(&mut table, std::env::vars().filter(|(k, _)| k.starts_with("FINSTREAM_") && k != "FINSTREAM_CONFIG"));
+    apply_env(&mut table, std::env::vars().filter(|(k, _)| k.starts_with("FINSTREAM_") && !is_process_variable(k)));
     // `flatten` hides unknown keys from serde, so the top level is checked against the
     // engine's own field names (nested tables deny unknown fields themselves).
     let known = serde_json::to_value(StreamsConfig::default()).context("listing configuration keys")?;
@@ -121,6 +129,15 @@ mod tests {
         assert_eq!(c.finance.lineage_len, 7);
         assert_eq!(c.query.auth.hs256_secret, "s3cret");
         assert_eq!(c.query.auth.mode, query::AuthMode::Jwt);
+    }
+
+    #[test]
+    fn process_variables_are_not_configuration() {
+        for name in ["FINSTREAM_TEST_BOOTSTRAP", "FINSTREAM_TEST_CHILD", "FINSTREAM_FAIL_POINT", "FINSTREAM_CONFIG"] {
+            assert!(is_process_variable(name), "{name}");
+        }
+        assert!(!is_process_variable("FINSTREAM_APPLICATION_ID"));
+        assert!(!is_process_variable("FINSTREAM_APLICATION_ID"), "a typo is still refused");
     }
 
     #[test]

@@ -165,9 +165,11 @@ fn kafka_exactly_once_agrees_with_reference() {
     let kafka = Kafka::cluster(1);
     let bootstrap = kafka.bootstrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = AppConfig::default();
-    config.streams = testkit::streams_config(&bootstrap, APP, &dir.path().join("state"));
-    config.finance = money::finance_config();
+    let mut config = AppConfig {
+        streams: testkit::streams_config(&bootstrap, APP, &dir.path().join("state")),
+        finance: money::finance_config(),
+        ..Default::default()
+    };
     config.streams.num_stream_threads = 2;
     config.streams.commit_interval_ms = Some(50);
     // The test waits for each slice to pass through the repartition topics; librdkafka's default

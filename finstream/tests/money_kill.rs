@@ -48,8 +48,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The configuration every instance runs with; `registry_url` empty: the embedded registry.
 fn app_config(bootstrap: &str, state: &std::path::Path, registry_url: &str) -> AppConfig {
-    let mut config = AppConfig::default();
-    config.streams = testkit::streams_config(bootstrap, APP, state);
+    let mut config = AppConfig { streams: testkit::streams_config(bootstrap, APP, state), ..Default::default() };
     config.streams.num_stream_threads = 2;
     config.streams.commit_interval_ms = Some(100);
     // Slices wait for their records to pass through the repartition topics; librdkafka's default
@@ -222,7 +221,7 @@ fn three_instances_killed_over_and_over_agree_with_the_reference() {
             testkit::produce(&producer, ev.topic(), ev.key(), value, ev.timestamp().0);
         }
         producer.flush(Duration::from_secs(60)).unwrap();
-        if i > 0 && i % every == 0 && instances.kills + instances.aborts < wanted_kills + 3 {
+        if i > 0 && i.is_multiple_of(every) && instances.kills + instances.aborts < wanted_kills + 3 {
             std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
             if (i / every) % 3 == 0 {
                 let victim = rng.random_range(0..INSTANCES);

@@ -36,8 +36,10 @@ fn committed(config: &AppConfig, topic: &str) -> Vec<Offset> {
 fn reset_deletes_state_and_rewinds_offsets_and_reports_what_the_broker_refused() {
     let kafka = Kafka::cluster(1);
     let dir = tempfile::tempdir().unwrap();
-    let mut config = AppConfig::default();
-    config.streams = testkit::streams_config(kafka.bootstrap(), "reset-test", &dir.path().join("state"));
+    let mut config = AppConfig {
+        streams: testkit::streams_config(kafka.bootstrap(), "reset-test", &dir.path().join("state")),
+        ..Default::default()
+    };
     config.streams.commit_interval_ms = Some(200);
     config.schema_registry.listen = "127.0.0.1:0".into();
     let registry = registry::start(&config.schema_registry, &config.streams).unwrap();

@@ -48,10 +48,11 @@ impl Purger {
             let p = task.id().partition;
             for (topic, &offset) in task.positions() {
                 let key = (topic.clone(), p);
-                if self.repartition.contains(topic) && self.done.get(&key).is_none_or(|d| *d < offset) {
-                    if tpl.add_partition_offset(topic, p, Offset::Offset(offset)).is_ok() {
-                        asked.push((key, offset));
-                    }
+                if self.repartition.contains(topic)
+                    && self.done.get(&key).is_none_or(|d| *d < offset)
+                    && tpl.add_partition_offset(topic, p, Offset::Offset(offset)).is_ok()
+                {
+                    asked.push((key, offset));
                 }
             }
         }
