@@ -106,6 +106,11 @@ fn build_kstreams(project: &Path) -> Result<String> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     if let Some(Cmd::Engine(a)) = cli.command {
+        // The engine's warnings and errors go to the run's log (`RUST_LOG` to see more).
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .with_writer(std::io::stderr)
+            .init();
         return engine::run(a);
     }
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));

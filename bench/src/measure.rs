@@ -309,7 +309,11 @@ pub fn run_once(ctx: &Ctx, engine: Engine, workload: &str) -> Result<RunResult> 
     let (t2, cpu2, rss) = end;
     let records = (total - c1).max(1) as f64;
     let secs = (t2 - t1).as_secs_f64().max(1e-3);
-    let out_records = verify(ctx, workload, &output).with_context(|| format!("{} on {workload}", engine.name()))?;
+    // A failed check keeps the output and internal topics on the broker for inspection while the
+    // harness runs (the broker and its data go when it exits).
+    let out_records = verify(ctx, workload, &output).with_context(|| {
+        format!("{} on {workload} (output kept in {output} at {})", engine.name(), ctx.kafka.bootstrap())
+    })?;
 
     // Free the broker's disk: the output and every internal topic of this application id.
     let mut gone: Vec<String> = ctx.kafka.topics().into_keys().filter(|t| t.starts_with(&app_id)).collect();
