@@ -1,6 +1,6 @@
 //! The finance topology under crashes, on Apache Kafka: three instances (child processes) with
-//! two stream threads each process over 100k generated events (the order-robust e2e preset,
-//! scaled up) while the test SIGKILLs instances at random moments and starts instances armed to
+//! two stream threads each process over 100k generated events (the generator's backfill preset,
+//! scaled up: order-robust, budgets and goals set once) while the test SIGKILLs instances at random moments and starts instances armed to
 //! abort themselves at each named fail point of the commit cycle (after the changelog flush,
 //! after `send_offsets_to_transaction`, between the transaction commit and the RocksDB apply),
 //! each restarted on its state directory. Afterwards:
@@ -13,10 +13,11 @@
 //!   id once;
 //! - no partition of any topic the application writes has a transaction left open (LSO = HW).
 //!
-//! The input is fed in event-time slices as live traffic arrives (see `money::Input::batches`):
-//! the next slice is produced once the application's consumer group has committed everything
-//! before it, judged from outside (committed offsets against high watermarks, and against the
-//! last committed record of each repartition partition).
+//! The input arrives in 24 chunks with crash events between them and goes on after it is all
+//! written (the preset makes every checked outcome independent of processing order, so no chunk
+//! waits for the one before); the end is judged from outside: the group's committed offsets
+//! against the inputs' high watermarks and against the last committed record of each
+//! repartition partition.
 //!
 //! `KILL_USERS`, `KILL_DAYS`, `KILL_SEED` and `KILL_EVENTS` (kills at least) size a run.
 
@@ -176,9 +177,9 @@ fn three_instances_killed_over_and_over_agree_with_the_reference() {
     }
     let t0 = Instant::now();
     let generator = GeneratorConfig {
-        users: env_or("KILL_USERS", 1300),
+        users: env_or("KILL_USERS", 1650),
         days: env_or("KILL_DAYS", 30),
-        ..GeneratorConfig::e2e(env_or("KILL_SEED", 20_261_202))
+        ..GeneratorConfig::backfill(env_or("KILL_SEED", 20_261_202))
     };
     let input = money::input_of(generator);
     let wanted_kills: usize = env_or("KILL_EVENTS", 20);
@@ -208,48 +209,53 @@ fn three_instances_killed_over_and_over_agree_with_the_reference() {
         .set("linger.ms", "2")
         .create()
         .unwrap();
-    let batches = input.batches();
-    // Crash events spread over the run: a SIGKILL of one or two instances at a random moment
-    // while a slice is processed, and every third one an instance started armed instead.
+    // The input arrives in chunks while crash events happen: a SIGKILL of one or two instances
+    // at a random moment, or (every third event) an instance killed and started again armed to
+    // abort itself at a fail point of the commit cycle.
     let mut rng = rand::rngs::StdRng::seed_from_u64(env_or("KILL_SEED", 7));
-    let events = wanted_kills + wanted_kills / 2;
-    let every = (batches.len() / (events + 1)).max(1);
     let mut fail_points = FailPoint::ALL.iter().cycle();
-    for (i, batch) in batches.iter().enumerate() {
-        for ev in batch {
+    let mut crash = |instances: &mut Instances, n: usize| {
+        if n % 3 == 2 {
+            let victim = rng.random_range(0..INSTANCES);
+            instances.kill(victim);
+            let point = fail_points.next().unwrap();
+            instances.spawn(victim, Some(format!("{}@{}", point.name(), rng.random_range(2..6))));
+        } else {
+            for _ in 0..rng.random_range(1..=2) {
+                let victim = rng.random_range(0..INSTANCES);
+                instances.kill(victim);
+                instances.spawn(victim, None);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(1_500..3_500)));
+        instances.reap();
+    };
+    let events: Vec<_> = input.batches().into_iter().flatten().collect();
+    let chunks = 24;
+    let mut crashes = 0;
+    for (i, chunk) in events.chunks(events.len().div_ceil(chunks)).enumerate() {
+        for ev in chunk {
             let value = money::encode(&registry.client, ev);
             testkit::produce(&producer, ev.topic(), ev.key(), value, ev.timestamp().0);
         }
         producer.flush(Duration::from_secs(60)).unwrap();
-        if i > 0 && i.is_multiple_of(every) && instances.kills + instances.aborts < wanted_kills + 3 {
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
-            if (i / every) % 3 == 0 {
-                let victim = rng.random_range(0..INSTANCES);
-                instances.kill(victim);
-                let point = fail_points.next().unwrap();
-                instances.spawn(victim, Some(format!("{}@{}", point.name(), rng.random_range(2..6))));
-            } else {
-                let n = rng.random_range(1..=2);
-                for _ in 0..n {
-                    let victim = rng.random_range(0..INSTANCES);
-                    instances.kill(victim);
-                    instances.spawn(victim, None);
-                }
-            }
-            eprintln!(
-                "batch {i}/{}: {} kills, {} fail-point aborts at {:?}",
-                batches.len(),
-                instances.kills,
-                instances.aborts,
-                t0.elapsed()
-            );
+        if i > 0 {
+            crash(&mut instances, crashes);
+            crashes += 1;
         }
-        barrier.wait(Duration::from_secs(240), || instances.reap());
+        eprintln!("chunk {i}: {} kills, {} fail-point aborts at {:?}", instances.kills, instances.aborts, t0.elapsed());
     }
-    eprintln!("all {} batches committed at {:?}; {} kills, {} aborts", batches.len(), t0.elapsed(), instances.kills, instances.aborts);
+    // Crashes go on while the instances catch up, until there were enough.
+    while instances.kills < wanted_kills || instances.aborts < 3 {
+        crash(&mut instances, crashes);
+        crashes += 1;
+        assert!(t0.elapsed() < Duration::from_secs(900), "{} kills, {} aborts", instances.kills, instances.aborts);
+    }
+    barrier.wait(Duration::from_secs(300), || instances.reap());
+    eprintln!("everything committed at {:?}; {} kills, {} aborts", t0.elapsed(), instances.kills, instances.aborts);
     instances.kill_all();
     assert!(instances.kills >= wanted_kills, "{} kills", instances.kills);
-    assert!(instances.aborts >= 1, "an armed instance reached its fail point");
+    assert!(instances.aborts >= 3, "armed instances reached their fail points");
 
     // A fresh instance on an empty state directory restores every store.
     let restore_dir = tempfile::tempdir().unwrap();
