@@ -53,7 +53,6 @@ fn kill_leader(kafka: &Kafka, topic: &str) -> usize {
 }
 
 #[test]
-#[ignore = "stalls for minutes after the node hosting the group and transaction coordinators is killed; under investigation"]
 fn leaders_killed_during_processing_and_restore_lose_and_double_nothing() {
     let kafka = Kafka::cluster(3);
     let (i, o, app) = (unique("in"), unique("out"), unique("failover"));

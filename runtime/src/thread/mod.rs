@@ -192,13 +192,16 @@ impl Loop {
         &mut self,
         state: &mut ThreadState,
         consumer: &BaseConsumer<ThreadContext>,
-        polled: Vec<streams::RawRecord>,
+        mut polled: Vec<streams::RawRecord>,
     ) -> Result<(), RuntimeError> {
         if let Some(e) = state.error.take() {
             return Err(e);
         }
         if state.needs_rewind {
             state.rewind(consumer)?;
+            // Everything this batch holds was fetched before the seek to the committed offsets:
+            // it is fetched again from there, so handing it on would process it twice.
+            polled.clear();
         }
         let now = now_ms();
         if !state.pending.is_empty() {
