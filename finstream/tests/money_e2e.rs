@@ -61,8 +61,7 @@ fn driver_agrees_with_reference() {
     let registry: Arc<dyn SchemaRegistry> = Arc::new(EmbeddedRegistry::in_memory());
     let d = money::drive(&registry, &input);
     eprintln!("driver done at {:?}", t0.elapsed());
-    let actual =
-        Actual::read(&registry, APP, Some(d.metrics()), |s| d.store_raw(s), |t| money::raw(d.read_raw(t)));
+    let actual = Actual::read(&registry, APP, Some(d.metrics()), |s| d.store_raw(s), |t| money::raw(d.read_raw(t)));
     assert_agrees(&actual, &input);
 }
 
@@ -179,7 +178,8 @@ fn kafka_exactly_once_agrees_with_reference() {
     let registry = registry::start(&config.schema_registry, &config.streams).unwrap();
     let metrics = StreamsMetrics::default();
     let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone()).unwrap();
-    runtime::topics::create_planned(&config.streams, &runtime::topics::plan(&config.streams, app.topology()), 4).unwrap();
+    runtime::topics::create_planned(&config.streams, &runtime::topics::plan(&config.streams, app.topology()), 4)
+        .unwrap();
     app.start().unwrap();
 
     let producer: BaseProducer = ClientConfig::new()

@@ -159,7 +159,10 @@ fn raw_topic(bootstrap: &str, topic: &str) -> Vec<Raw> {
 
 /// Per account, the transaction ids of its `account-balances` records in order, checking that
 /// `applied_count` runs 1..n.
-fn legs(registry: &std::sync::Arc<dyn schemas::registry::SchemaRegistry>, records: &[Raw]) -> BTreeMap<String, Vec<String>> {
+fn legs(
+    registry: &std::sync::Arc<dyn schemas::registry::SchemaRegistry>,
+    records: &[Raw],
+) -> BTreeMap<String, Vec<String>> {
     let updates: Vec<BalanceUpdated> = money::decode_all(registry, "account-balances", records);
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for u in updates {
@@ -271,7 +274,8 @@ fn three_instances_killed_over_and_over_agree_with_the_reference() {
     );
     barrier.wait(Duration::from_secs(60), || {});
     let bootstrap = kafka.bootstrap().to_string();
-    let actual = Actual::read(&registry.client, APP, None, |s| app.scan_local(s, None).unwrap(), |t| raw_topic(&bootstrap, t));
+    let actual =
+        Actual::read(&registry.client, APP, None, |s| app.scan_local(s, None).unwrap(), |t| raw_topic(&bootstrap, t));
     let diffs = money::differences(&actual, &input);
     assert!(diffs.is_empty(), "{} differences from the reference:\n{}", diffs.len(), diffs.join("\n"));
 
@@ -292,7 +296,9 @@ fn three_instances_killed_over_and_over_agree_with_the_reference() {
 
     // No transaction left open on anything the application writes.
     for topic in runtime::topics::plan(&config.streams, &topology).iter().map(|t| &t.name) {
-        if topic.starts_with(APP) || ["account-balances", "budget-alerts", "goal-progress", "notifications"].contains(&topic.as_str()) {
+        if topic.starts_with(APP)
+            || ["account-balances", "budget-alerts", "goal-progress", "notifications"].contains(&topic.as_str())
+        {
             assert!(kafka.pending_transactions(topic).is_empty(), "{topic} has a transaction left open");
         }
     }

@@ -15,10 +15,10 @@ use rust_decimal::Decimal;
 use schemas::registry::{server, EmbeddedRegistry, SchemaRegistry};
 use schemas::{AvroSerde, BalanceUpdated, TransactionEvent, TransactionKind};
 use serde_json::{json, Value as J};
-use testkit::Kafka;
 use streams::{
     JsonSerde, ProcessError, Processor, ProcessorContext, Record, StoreSpec, StreamsMetrics, StringSerde, Topology,
 };
+use testkit::Kafka;
 
 /// A running balance per account, written as the contract's `BalanceUpdated`.
 struct Balance;

@@ -45,7 +45,14 @@ fn streams(cfg: StreamsConfig, registry: &Arc<dyn SchemaRegistry>) -> KafkaStrea
 fn cluster() -> Kafka {
     let kafka = Kafka::cluster(1);
     let names = FinanceConfig::default().topics;
-    let inputs = [&names.transactions, &names.accounts, &names.budgets, &names.goals, &names.user_profiles, &names.exchange_rates];
+    let inputs = [
+        &names.transactions,
+        &names.accounts,
+        &names.budgets,
+        &names.goals,
+        &names.user_profiles,
+        &names.exchange_rates,
+    ];
     kafka.create_topics(&inputs.map(|t| (t.as_str(), PARTITIONS)));
     kafka
 }
@@ -333,7 +340,8 @@ fn poll_balances(
                     let balance: Decimal = body["balance"].as_str().unwrap().parse().unwrap();
                     let total = totals.lock().unwrap().get(&acc).copied().unwrap_or_default();
                     if last.get(&acc).is_some_and(|b| balance < *b) || balance > total {
-                        seen.violations.push(format!("{acc}: balance {balance} after {:?}, produced {total}", last.get(&acc)));
+                        seen.violations
+                            .push(format!("{acc}: balance {balance} after {:?}, produced {total}", last.get(&acc)));
                     }
                     last.insert(acc, balance);
                 }
@@ -358,7 +366,8 @@ fn scaling_one_three_one_while_producing_keeps_every_key_answerable() {
     let kafka = cluster();
     let bs = kafka.bootstrap().to_string();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listeners: Vec<_> = (0..3).map(|_| rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap()).collect();
+    let listeners: Vec<_> =
+        (0..3).map(|_| rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap()).collect();
     let urls: Vec<String> = listeners.iter().map(|l| format!("http://{}", l.local_addr().unwrap())).collect();
     let mut listeners = listeners.into_iter();
     let start = |i: usize| {
@@ -409,7 +418,11 @@ fn scaling_one_three_one_while_producing_keeps_every_key_answerable() {
     let c = start(2);
     let server_c = serve(&rt, listeners.next().unwrap(), &c, &registry);
     assert!(
-        testkit::wait_until(Duration::from_secs(90), || owns(&a) && owns(&b) && owns(&c) && b.is_ready() && c.is_ready()),
+        testkit::wait_until(Duration::from_secs(90), || owns(&a)
+            && owns(&b)
+            && owns(&c)
+            && b.is_ready()
+            && c.is_ready()),
         "three instances share the work"
     );
     std::thread::sleep(Duration::from_secs(3));
@@ -428,7 +441,12 @@ fn scaling_one_three_one_while_producing_keeps_every_key_answerable() {
     poll_stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let seen = polling.join().unwrap();
     eprintln!("dashboard saw {} answers, {} times 503 + Retry-After", seen.ok, seen.unavailable);
-    assert!(seen.violations.is_empty(), "{} violations, e.g. {:?}", seen.violations.len(), &seen.violations[..seen.violations.len().min(10)]);
+    assert!(
+        seen.violations.is_empty(),
+        "{} violations, e.g. {:?}",
+        seen.violations.len(),
+        &seen.violations[..seen.violations.len().min(10)]
+    );
     assert!(seen.ok > ACCOUNTS * 10, "the dashboard kept getting answers");
     drop(server_a);
     a.close().unwrap();

@@ -133,9 +133,7 @@ fn passthrough(bs: &str, input: &str, output: &str, n: usize) -> Duration {
     };
     while done < n {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(10)) {
-            let rec = BaseRecord::to(output)
-                .key(m.key().unwrap_or_default())
-                .payload(m.payload().unwrap_or_default());
+            let rec = BaseRecord::to(output).key(m.key().unwrap_or_default()).payload(m.payload().unwrap_or_default());
             let mut rec = rec;
             loop {
                 match producer.send(rec) {

@@ -82,8 +82,11 @@ fn fenced_transaction_visibility_to_read_committed() {
     for b in brokers() {
         let id = unique("zombie");
         let open = |id: &str| -> BaseProducer {
-            let p: BaseProducer =
-                ClientConfig::new().set("bootstrap.servers", &b.bootstrap).set("transactional.id", id).create().unwrap();
+            let p: BaseProducer = ClientConfig::new()
+                .set("bootstrap.servers", &b.bootstrap)
+                .set("transactional.id", id)
+                .create()
+                .unwrap();
             p.init_transactions(Duration::from_secs(30)).unwrap();
             p
         };

@@ -82,7 +82,11 @@ fn read_all(kafka: &Kafka, topic: &str, expected: usize, wait: Duration) -> Vec<
     } else {
         reader.wait_for(expected, wait);
     }
-    reader.into_records().into_iter().map(|c| (String::from_utf8_lossy(&c.key).into_owned(), c.value, c.headers)).collect()
+    reader
+        .into_records()
+        .into_iter()
+        .map(|c| (String::from_utf8_lossy(&c.key).into_owned(), c.value, c.headers))
+        .collect()
 }
 
 fn header_of<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a str {

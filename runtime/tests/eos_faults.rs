@@ -116,7 +116,7 @@ fn a_second_process_with_the_same_identity_fences_the_first() {
     let all: Vec<_> = first.iter().chain(&second).cloned().collect();
     reader.wait_for(all.len(), Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(2));
-    assert_exact(&reader.read_to_end(Duration::from_secs(30)).to_vec(), &all);
+    assert_exact(reader.read_to_end(Duration::from_secs(30)), &all);
     assert!(kafka.pending_transactions(&o).is_empty());
 }
 
@@ -181,7 +181,7 @@ fn a_stall_longer_than_the_transaction_timeout_is_survived() {
     assert!(STALLED.load(Ordering::SeqCst), "the stall happened");
     assert!(app.error().is_none(), "the thread survived: {:?}", app.error());
     std::thread::sleep(Duration::from_secs(2));
-    assert_exact(&reader.read_to_end(Duration::from_secs(30)).to_vec(), &records);
+    assert_exact(reader.read_to_end(Duration::from_secs(30)), &records);
     app.close().unwrap();
     assert!(kafka.pending_transactions(&o).is_empty());
 }
@@ -266,7 +266,7 @@ fn the_broker_killed_mid_stream_and_restarted_loses_and_doubles_nothing() {
     reader.wait_for(records.len(), Duration::from_secs(180));
     assert!(app.error().is_none(), "{:?}", app.error());
     std::thread::sleep(Duration::from_secs(2));
-    assert_exact(&reader.read_to_end(Duration::from_secs(30)).to_vec(), &records);
+    assert_exact(reader.read_to_end(Duration::from_secs(30)), &records);
     app.close().unwrap();
     assert!(kafka.pending_transactions(&o).is_empty());
 }
@@ -388,6 +388,6 @@ fn exactly_once_is_refused_on_the_mock_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let config = testkit::streams_config(&mock.bootstrap_servers(), "on-mock", dir.path());
     let mut app = KafkaStreams::new(sum_topology("in", "out").unwrap(), config, StreamsMetrics::default()).unwrap();
-    let error = app.start().err().expect("refused").to_string();
+    let error = app.start().expect_err("refused").to_string();
     assert!(error.contains("mock cluster") && error.contains("at_least_once"), "{error}");
 }

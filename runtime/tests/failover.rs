@@ -178,7 +178,7 @@ fn the_consumer_rebalance_protocol_splits_work_and_stays_exact() {
     );
     assert!(a.error().is_none() && b.error().is_none(), "{:?} {:?}", a.error(), b.error());
     std::thread::sleep(Duration::from_secs(2));
-    assert_exact(&reader.read_to_end(Duration::from_secs(30)).to_vec(), &records);
+    assert_exact(reader.read_to_end(Duration::from_secs(30)), &records);
     a.close().unwrap();
     b.close().unwrap();
 }
@@ -205,9 +205,8 @@ fn repartition_topics_are_purged_and_changelogs_compacted() {
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create().unwrap();
     let changelog = format!("{app}-group-sums-changelog");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let configs = rt
-        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(&changelog)], &AdminOptions::new()))
-        .unwrap();
+    let configs =
+        rt.block_on(admin.describe_configs([&ResourceSpecifier::Topic(&changelog)], &AdminOptions::new())).unwrap();
     let resource = configs.into_iter().next().unwrap().unwrap();
     let policy = resource.get("cleanup.policy").and_then(|e| e.value.clone());
     assert_eq!(policy.as_deref(), Some("compact"), "{changelog} is compacted");

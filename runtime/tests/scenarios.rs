@@ -98,7 +98,13 @@ fn repartition_and_global_table() {
     testkit::produce_all(&p, &factors, [("b", 10i64.to_be_bytes(), 0), ("c", 3i64.to_be_bytes(), 0)]);
     // Keys `<group>-<n>`: the topology regroups by the part before the dash.
     let records: Vec<(String, i64, i64)> = (0..6_000)
-        .map(|i| (format!("{}-{}", ["a", "b", "c", "d"][i % 4], (i * 7) % 101), (i % 13) as i64, 1_700_000_000_000 + i as i64))
+        .map(|i| {
+            (
+                format!("{}-{}", ["a", "b", "c", "d"][i % 4], (i * 7) % 101),
+                (i % 13) as i64,
+                1_700_000_000_000 + i as i64,
+            )
+        })
         .collect();
     produce(kafka, &i, &records);
     let dir = tempfile::tempdir().unwrap();

@@ -37,7 +37,8 @@ pub fn expected(records: &[(String, i64, i64)]) -> BTreeMap<String, Sum> {
 pub fn sequences(out: &[Consumed]) -> BTreeMap<String, Vec<Sum>> {
     let mut seqs: BTreeMap<String, Vec<Sum>> = BTreeMap::new();
     for c in out {
-        let sum = serde_json::from_slice(&c.value).unwrap_or_else(|e| panic!("output of {} is no Sum: {e}", c.key_str()));
+        let sum =
+            serde_json::from_slice(&c.value).unwrap_or_else(|e| panic!("output of {} is no Sum: {e}", c.key_str()));
         seqs.entry(c.key_str().to_string()).or_default().push(sum);
     }
     seqs
@@ -53,7 +54,11 @@ pub fn assert_exact(out: &[Consumed], records: &[(String, i64, i64)]) {
         let counts: Vec<i64> = seq.iter().map(|s| s.count).collect();
         if let Some(at) = counts.iter().enumerate().position(|(i, c)| *c != i as i64 + 1) {
             let around = &counts[at.saturating_sub(2)..(at + 3).min(counts.len())];
-            broken.push(format!("{k}: {} outputs, count {} at position {at} (around: {around:?})", counts.len(), counts[at]));
+            broken.push(format!(
+                "{k}: {} outputs, count {} at position {at} (around: {around:?})",
+                counts.len(),
+                counts[at]
+            ));
         }
     }
     assert!(broken.is_empty(), "{} keys' counts do not run 1..n: {}", broken.len(), broken.join("; "));
