@@ -49,11 +49,7 @@ pub struct StreamsConfig {
     /// for a crashed owner's open transaction. Must exceed `commit_interval_ms`.
     pub transaction_timeout_ms: Option<u64>,
     /// Records buffered per input partition before the partition is paused (Kafka Streams'
-    /// `buffered.records.per.partition`): bounds memory when one input runs ahead. Default
-    /// 20,000, not Kafka Streams' 1,000: librdkafka throws away what it prefetched for a paused
-    /// partition and fetches it again on resume, so pausing often costs more than buffering
-    /// (`cargo bench -p runtime --bench throughput`, sum topology, 300k records: 11k records/s at
-    /// 1,000, 27k at 5,000, 52k at 10,000, 64–76k at 20,000).
+    /// `buffered.records.per.partition`): bounds memory when one input runs ahead.
     pub buffered_records_per_partition: usize,
     /// How often repartition topics are purged up to the committed offsets
     /// (`repartition.purge.interval.ms`).
@@ -109,7 +105,7 @@ pub const fn default_repartition_purge_interval_ms() -> u64 {
     30_000
 }
 pub const fn default_buffered_records_per_partition() -> usize {
-    20_000
+    1_000
 }
 
 impl Default for StreamsConfig {

@@ -175,7 +175,7 @@ impl<C: ConsumerContext> TxnLog for KafkaLog<'_, C> {
 
     fn flush(&mut self) -> Result<Delivered, KafkaLogError> {
         let p = &self.producer.producer;
-        flush(p, CALL_TIMEOUT).map_err(|e| self.producer.classify(e))?;
+        p.flush(CALL_TIMEOUT).map_err(|e| self.producer.classify(e))?;
         if let Some(failure) = p.context().take_failure() {
             if p.client().fatal_error().is_some() {
                 return Err(self.producer.classify(KafkaError::Flush(RDKafkaErrorCode::Fatal)));
@@ -231,31 +231,6 @@ impl<C: ConsumerContext> TxnLog for KafkaLog<'_, C> {
     fn fail_point(&mut self, point: FailPoint) -> Result<(), KafkaLogError> {
         self.fail_points.hit(point);
         Ok(())
-    }
-}
-
-/// Waits until every record sent is acknowledged (or failed), serving the delivery reports.
-///
-/// rust-rdkafka's `flush` asks librdkafka without waiting and then polls for up to 100 ms at a
-/// time; measured on the commit path, that left the stream thread waiting in `flush` most of the
-/// time. Here each check is followed by a poll of at most 1 ms: the thread is back as soon as the
-/// last acknowledgement is served.
-fn flush(p: &BaseProducer<DeliveryTracker>, timeout: Duration) -> Result<(), KafkaError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        // SAFETY: a valid producer handle; a zero timeout only checks (and wakes lingering
-        // batches to be sent now).
-        let err = unsafe { rdkafka::bindings::rd_kafka_flush(p.client().native_ptr(), 0) };
-        match err {
-            rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => return Ok(()),
-            rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__TIMED_OUT => {
-                if Instant::now() >= deadline {
-                    return Err(KafkaError::Flush(err.into()));
-                }
-                p.poll(Duration::from_millis(1));
-            }
-            e => return Err(KafkaError::Flush(e.into())),
-        }
     }
 }
 
