@@ -12,7 +12,7 @@ use anyhow::{anyhow, Context, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use rust_decimal::Decimal;
 use schemas::registry::SchemaRegistry;
 use schemas::{
@@ -183,19 +183,6 @@ fn producer(bootstrap: &str) -> Result<BaseProducer> {
         .context("input producer")
 }
 
-fn send(p: &BaseProducer, topic: &str, key: &str, value: &[u8], ts: i64) {
-    let mut rec = BaseRecord::to(topic).key(key).payload(value).timestamp(ts);
-    loop {
-        match p.send(rec) {
-            Ok(()) => return,
-            Err((_, r)) => {
-                p.poll(Duration::from_millis(5));
-                rec = r;
-            }
-        }
-    }
-}
-
 /// Creates the input topics and produces `records` transactions (seeded) and the rates.
 pub fn produce(
     kafka: &testkit::Kafka,
@@ -214,7 +201,7 @@ pub fn produce(
     for (c, _) in RATES {
         let r = ExchangeRate { currency: c.to_string(), usd_rate: rate_of(c), as_of: TimestampMillis(MONTH_START_MS) };
         let bytes = rate_serde.serialize(&rates, &r).map_err(|e| anyhow!("{e}"))?;
-        send(&p, &rates, c, &bytes, MONTH_START_MS);
+        testkit::produce(&p, &rates, c, &bytes, MONTH_START_MS);
     }
 
     let started = Instant::now();
@@ -227,7 +214,7 @@ pub fn produce(
         signed += minor4(e.signed_amount());
         usd += usd_minor(e.amount, rate_of(&e.currency));
         let bytes = serde.serialize(&transactions, &e).map_err(|e| anyhow!("{e}"))?;
-        send(&p, &transactions, &e.account_id, &bytes, e.occurred_at.0);
+        testkit::produce(&p, &transactions, &e.account_id, &bytes, e.occurred_at.0);
         if i % 1000 == 0 {
             p.poll(Duration::ZERO);
         }

@@ -65,17 +65,7 @@ impl Pipeline {
     fn new() -> Pipeline {
         let kafka = Kafka::cluster(1);
         let dir = tempfile::tempdir().unwrap();
-        let mut config = AppConfig {
-            streams: testkit::streams_config(kafka.bootstrap(), APP, &dir.path().join("state")),
-            finance: money::finance_config(),
-            ..AppConfig::default()
-        };
-        config.streams.num_stream_threads = 2;
-        config.streams.commit_interval_ms = Some(100);
-        // Repartitioned records make a round trip through the broker; librdkafka's default
-        // 500 ms fetch wait would dominate it.
-        config.streams.kafka.insert("fetch.wait.max.ms".into(), "10".into());
-        config.schema_registry.listen = "127.0.0.1:0".into();
+        let config = money::kafka::app_config(kafka.bootstrap(), APP, &dir.path().join("state"));
         let registry = registry::start(&config.schema_registry, &config.streams).unwrap();
         let topology =
             processors::finance_topology(&config.finance, registry.client.clone()).unwrap().build(APP).unwrap();

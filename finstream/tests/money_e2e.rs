@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use finstream::{app, config::AppConfig, registry};
+use finstream::{app, registry};
 use money::{Actual, Input, Raw};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -164,17 +164,8 @@ fn kafka_exactly_once_agrees_with_reference() {
     let kafka = Kafka::cluster(1);
     let bootstrap = kafka.bootstrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = AppConfig {
-        streams: testkit::streams_config(&bootstrap, APP, &dir.path().join("state")),
-        finance: money::finance_config(),
-        ..Default::default()
-    };
-    config.streams.num_stream_threads = 2;
+    let mut config = money::kafka::app_config(&bootstrap, APP, &dir.path().join("state"));
     config.streams.commit_interval_ms = Some(50);
-    // The test waits for each slice to pass through the repartition topics; librdkafka's default
-    // 500 ms fetch wait would dominate that round trip.
-    config.streams.kafka.insert("fetch.wait.max.ms".into(), "10".into());
-    config.schema_registry.listen = "127.0.0.1:0".into();
     let registry = registry::start(&config.schema_registry, &config.streams).unwrap();
     let metrics = StreamsMetrics::default();
     let mut app = app::finance_streams(&config, registry.client.clone(), metrics.clone()).unwrap();

@@ -49,15 +49,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The configuration every instance runs with; `registry_url` empty: the embedded registry.
 fn app_config(bootstrap: &str, state: &std::path::Path, registry_url: &str) -> AppConfig {
-    let mut config = AppConfig { streams: testkit::streams_config(bootstrap, APP, state), ..Default::default() };
-    config.streams.num_stream_threads = 2;
-    config.streams.commit_interval_ms = Some(100);
-    // Slices wait for their records to pass through the repartition topics; librdkafka's default
-    // 500 ms fetch wait would dominate that round trip.
-    config.streams.kafka.insert("fetch.wait.max.ms".into(), "10".into());
-    config.finance = money::finance_config();
+    let mut config = money::kafka::app_config(bootstrap, APP, state);
     config.schema_registry.url = registry_url.into();
-    config.schema_registry.listen = "127.0.0.1:0".into();
     config
 }
 

@@ -1,11 +1,29 @@
-//! What the money tests on Apache Kafka share: a barrier that judges from outside whether the
-//! application's consumer group has committed everything it can read.
+//! What the money tests on Apache Kafka share: the finance application's test configuration and
+//! a barrier that judges from outside whether its consumer group has committed everything it can
+//! read.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// The finance application `app` on `bootstrap` with state in `state`: two stream threads,
+/// 100 ms commits, the money tests' finance rules, the embedded registry on a free port.
+pub fn app_config(bootstrap: &str, app: &str, state: &std::path::Path) -> finstream::config::AppConfig {
+    let mut config = finstream::config::AppConfig {
+        streams: testkit::streams_config(bootstrap, app, state),
+        finance: super::finance_config(),
+        ..Default::default()
+    };
+    config.streams.num_stream_threads = 2;
+    config.streams.commit_interval_ms = Some(100);
+    // Records wait for their round trip through the repartition topics; librdkafka's default
+    // 500 ms fetch wait would dominate it.
+    config.streams.kafka.insert("fetch.wait.max.ms".into(), "10".into());
+    config.schema_registry.listen = "127.0.0.1:0".into();
+    config
+}
 
 /// Whether the application's consumer group has committed everything its tasks can read, judged
 /// from outside: input partitions' committed offsets at their high watermarks, and repartition
