@@ -76,6 +76,14 @@ impl TaskCore {
             (None, None) => format!("i/{}/{seq}", self.id),
         }
     }
+
+    /// The one way a record leaves the task: queued for the open transaction and counted on
+    /// `finstream_records_produced_total` as it is emitted, so a reader of the metrics never
+    /// sees an input counted as processed while what it caused is not yet counted.
+    pub(crate) fn push_out(&mut self, out: OutRecord) {
+        self.metrics.produced(&out.topic);
+        self.out.push(out);
+    }
 }
 
 /// Handed to `Processor::process`, `init` and `punctuate`.
@@ -190,11 +198,11 @@ impl<'a> ProcessorContext<'a> {
         let mut p = self.processors[child]
             .take()
             .ok_or_else(|| ProcessError::Internal("topology cycle or missing processor".into()))?;
-        self.core.metrics.processed(child);
         let result = {
             let mut ctx = ProcessorContext { core: &mut *self.core, processors: &mut *self.processors, node: child };
             p.process_any(record, &mut ctx)
         };
+        self.core.metrics.processed(child);
         self.processors[child] = Some(p);
         result
     }
@@ -211,7 +219,7 @@ impl<'a> ProcessorContext<'a> {
         }
         let id = self.core.output_id();
         out.headers.set(header::OUTPUT_ID, id);
-        self.core.out.push(out);
+        self.core.push_out(out);
     }
 
     /// The partition of `key` in one of the application's own repartition topics, under the

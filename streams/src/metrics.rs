@@ -3,6 +3,8 @@
 //! Per-record counters are resolved to label-bound handles once per task (`TaskMetrics`), so the
 //! hot path increments an atomic instead of hashing label values.
 
+use std::collections::HashMap;
+
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// All engine metrics. Cheap to clone (handles are reference counted).
@@ -154,7 +156,8 @@ impl StreamsMetrics {
             records_produced: counter(
                 r,
                 "finstream_records_produced_total",
-                "Records written by sinks, changelogs and dead letters",
+                "Records the topology emitted per topic (sinks, repartition and placement topics, dead letters), \
+                 counted as emitted into the open transaction",
                 &["topic"],
             ),
             misplaced_records: counter(
@@ -189,14 +192,28 @@ pub(crate) struct TaskMetrics {
     pub all: StreamsMetrics,
     processed: Vec<IntCounter>,
     forwarded: Vec<IntCounter>,
+    /// `records_produced` per topic, bound on first use (a label lookup per record is a hash
+    /// and a lock).
+    produced: HashMap<String, IntCounter>,
 }
 
 impl TaskMetrics {
     pub fn new(all: StreamsMetrics, node_names: &[String]) -> Self {
         let processed = node_names.iter().map(|n| all.records_processed.with_label_values(&[n])).collect();
         let forwarded = node_names.iter().map(|n| all.records_forwarded.with_label_values(&[n])).collect();
-        TaskMetrics { all, processed, forwarded }
+        TaskMetrics { all, processed, forwarded, produced: HashMap::new() }
     }
+    pub fn produced(&mut self, topic: &str) {
+        match self.produced.get(topic) {
+            Some(c) => c.inc(),
+            None => {
+                let c = self.all.records_produced.with_label_values(&[topic]);
+                c.inc();
+                self.produced.insert(topic.to_string(), c);
+            }
+        }
+    }
+
     pub fn processed(&self, node: usize) {
         self.processed[node].inc();
     }

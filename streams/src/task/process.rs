@@ -99,8 +99,10 @@ impl Task {
             Item::Ready(record) => {
                 self.core.clocks.observe(i, time);
                 self.core.stream_time = self.core.stream_time.max(time);
+                let result = self.dispatch_source(src, record);
+                // Counted once its children ran: whoever sees it counted also sees what it emitted.
                 self.core.metrics.processed(src);
-                match self.dispatch_source(src, record) {
+                match result {
                     Ok(()) => {}
                     Err(e @ ProcessError::Data { .. }) => self.handle_bad_record(&raw, e)?,
                     Err(source) => return Err(TaskError::Process { task: self.core.id, source }),
@@ -180,7 +182,7 @@ impl Task {
         }
         headers.set(header::PLACEMENT_ORIGIN, raw.topic.as_bytes());
         headers.set(header::OUTPUT_ID, self.core.output_id());
-        self.core.out.push(OutRecord {
+        self.core.push_out(OutRecord {
             topic: placement,
             partition: Some(partition),
             key: raw.key.clone(),
@@ -216,7 +218,7 @@ impl Task {
                     headers.set(header::SOURCE_OFFSET, raw.offset.to_string());
                 } // else the lineage names the record where it was first read
                 headers.set(header::OUTPUT_ID, self.core.output_id());
-                self.core.out.push(OutRecord {
+                self.core.push_out(OutRecord {
                     topic: dlq,
                     partition: None,
                     key: raw.key.clone(),
