@@ -5,6 +5,7 @@
 //! up to the commit cycle, which decides between rewinding, recreating the producer and stopping.
 //! Retriable transactional calls are retried here a few times first.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -14,6 +15,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use streams::cycle::{Delivered, FailPoint, LogError, TxnLog};
 use streams::{OutRecord, TaskId};
 
+use super::offsets::{self, OffsetsSender, Outcome};
 use crate::failpoint::FailPoints;
 use crate::kafka::{client_config_for, send, sender, DeliveryFailure, DeliveryTracker, Role};
 use crate::{RuntimeError, StreamsConfig};
@@ -69,8 +71,10 @@ impl LogError for KafkaLogError {
 
 /// A stream thread's producer and the state of its open transaction.
 pub(crate) struct ThreadProducer {
-    pub producer: BaseProducer<DeliveryTracker>,
+    pub producer: Arc<BaseProducer<DeliveryTracker>>,
     pub transactional_id: Option<String>,
+    /// Under exactly-once: where offsets go into the transaction (see [`offsets`]).
+    offsets: Option<OffsetsSender>,
     /// When the open transaction first wrote (the broker times a transaction from its first
     /// partition, not from `begin_transaction`): tells a timed-out transaction from a second
     /// instance.
@@ -90,14 +94,18 @@ impl ThreadProducer {
         if let Some(id) = &transactional_id {
             pc.set("transactional.id", id).set("transaction.timeout.ms", config.transaction_timeout_ms().to_string());
         }
-        let producer: BaseProducer<DeliveryTracker> = pc.create_with_context(DeliveryTracker::default())?;
+        let producer: Arc<BaseProducer<DeliveryTracker>> =
+            Arc::new(pc.create_with_context(DeliveryTracker::default())?);
+        let mut offsets = None;
         if transactional_id.is_some() {
             retry(|| producer.init_transactions(CALL_TIMEOUT))?;
             producer.begin_transaction()?;
+            offsets = Some(OffsetsSender::new(producer.clone())?);
         }
         Ok(ThreadProducer {
             producer,
             transactional_id,
+            offsets,
             began: None,
             transaction_timeout: Duration::from_millis(config.transaction_timeout_ms()),
         })
@@ -194,13 +202,35 @@ impl<C: ConsumerContext> TxnLog for KafkaLog<'_, C> {
             self.offsets = tpl;
             return Ok(());
         }
-        let cgm = self
-            .consumer
-            .group_metadata()
-            .ok_or(KafkaLogError::Kafka(KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownMemberId)))?;
         self.producer.wrote();
-        let producer = &self.producer.producer;
-        retry(|| producer.send_offsets_to_transaction(&tpl, &cgm, CALL_TIMEOUT)).map_err(|e| self.producer.classify(e))
+        let mut attempts = 0;
+        loop {
+            // Each attempt takes the group's metadata afresh (it moves to the helper thread).
+            let cgm = self
+                .consumer
+                .group_metadata()
+                .ok_or(KafkaLogError::Kafka(KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownMemberId)))?;
+            let sender = self.producer.offsets.as_mut().expect("an exactly-once producer has an offsets sender");
+            match sender.send(tpl.clone(), cgm) {
+                Outcome::Done(Err(KafkaError::Transaction(e))) if e.is_retriable() && attempts < 5 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(50 << attempts));
+                }
+                Outcome::Done(r) => return r.map_err(|e| self.producer.classify(e)),
+                // A producer fenced meanwhile says so (then recreating it would fence the
+                // newer instance back); otherwise the wedged producer is given up.
+                Outcome::Wedged => {
+                    return Err(match self.producer.classify(KafkaError::Canceled) {
+                        KafkaLogError::Kafka(_) => KafkaLogError::Fatal(format!(
+                            "send_offsets_to_transaction did not return within {:?} (librdkafka #5456/#5511: \
+                             the group coordinator's broker is gone); recreating the producer",
+                            offsets::DEADLINE
+                        )),
+                        fenced_or_fatal => fenced_or_fatal,
+                    })
+                }
+            }
+        }
     }
 
     fn commit(&mut self) -> Result<(), KafkaLogError> {

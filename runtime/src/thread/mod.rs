@@ -8,6 +8,7 @@
 //! failed; recreate the producer when librdkafka says it is unusable; stop otherwise.
 
 mod log;
+mod offsets;
 mod purge;
 mod tasks;
 
