@@ -62,6 +62,8 @@ pub(crate) struct InputPartition {
     end: Option<i64>,
     /// Wall-clock time until which the task waits for this empty partition.
     idle_deadline: Option<i64>,
+    /// Wall-clock time until which the task waits to learn how far this empty partition reaches.
+    unknown_deadline: Option<i64>,
     pub misplaced: IntCounter,
     pub fallbacks: IntCounter,
 }
@@ -84,6 +86,7 @@ impl InputPartition {
             fetched: None,
             end: None,
             idle_deadline: None,
+            unknown_deadline: None,
             misplaced,
             fallbacks,
         }
@@ -97,6 +100,11 @@ impl InputPartition {
         }
     }
 }
+
+/// How long a task waits, at most, to learn the end offset of an empty input partition before it
+/// processes its other inputs (the runtime reports ends from librdkafka's statistics, once a
+/// second).
+pub const UNKNOWN_END_WAIT_MS: i64 = 5_000;
 
 /// The inputs of a task, ordered by topic name (the tie-break between equal timestamps).
 pub(crate) struct PartitionGroup {
@@ -152,6 +160,7 @@ impl PartitionGroup {
             x.fetched = None;
             x.end = None;
             x.idle_deadline = None;
+            x.unknown_deadline = None;
         }
     }
 
@@ -182,7 +191,15 @@ impl PartitionGroup {
                     x.idle_deadline = None;
                     continue;
                 }
-                if x.unfetched() > 0 {
+                if x.end.is_none() {
+                    // How far the partition reaches is not known yet (a task just created or
+                    // rewound): as Kafka Streams does for an unknown lag, wait for it rather
+                    // than run ahead on the other inputs; bounded, should it never be reported.
+                    let deadline = *x.unknown_deadline.get_or_insert(now_ms.saturating_add(UNKNOWN_END_WAIT_MS));
+                    if now_ms < deadline {
+                        return None;
+                    }
+                } else if x.unfetched() > 0 {
                     // KIP-695: data is on the broker; wait for the fetch, however long.
                     x.idle_deadline = None;
                     return None;
@@ -194,5 +211,49 @@ impl PartitionGroup {
             }
         }
         self.inputs.iter().enumerate().filter_map(|(i, x)| x.queue.front().map(|q| (q.time, i))).min().map(|(_, i)| i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group() -> PartitionGroup {
+        let counter = || IntCounter::new("c", "c").unwrap();
+        let input = |t: &str| InputPartition::new(t.into(), 0, None, counter(), counter());
+        PartitionGroup::new(vec![input("a"), input("b")], 0)
+    }
+
+    fn record(topic: &str, time: i64) -> Queued {
+        let raw = RawRecord {
+            topic: topic.into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            value: None,
+            timestamp: time,
+            headers: Default::default(),
+        };
+        Queued { raw, time, item: Item::Ready(Box::new(())) }
+    }
+
+    /// KIP-695: with `max.task.idle.ms` 0 an empty input whose end is not known yet holds the
+    /// others back (bounded), one known to have unfetched records holds them back until
+    /// fetched, and one known to be caught up does not.
+    #[test]
+    fn an_empty_input_of_unknown_or_unfetched_end_holds_the_others_back() {
+        let mut g = group();
+        g.push(0, record("a", 10));
+        assert_eq!(g.next(1_000), None, "b's end is unknown");
+        assert_eq!(g.next(1_000 + UNKNOWN_END_WAIT_MS), Some(0), "bounded wait");
+
+        let mut g = group();
+        g.push(0, record("a", 10));
+        g.set_end_offset(1, 5);
+        g.set_fetch_position(1, 3);
+        assert_eq!(g.next(1_000), None, "b has records on the broker");
+        assert_eq!(g.next(1_000_000), None, "however long");
+        g.set_fetch_position(1, 5);
+        assert_eq!(g.next(1_000), Some(0), "b is caught up");
     }
 }

@@ -72,8 +72,9 @@ fn group_consumer(
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", if config.exactly_once() { "read_committed" } else { "read_uncommitted" });
     if !config.kafka.contains_key("statistics.interval.ms") {
-        // Partition ends for KIP-695 (see `ThreadContext::stats`).
-        cc.set("statistics.interval.ms", "1000");
+        // Partition ends for KIP-695 (see `ThreadContext::stats`): a task just activated waits
+        // for its first fresh report (`report_ends`), so reports come often.
+        cc.set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
     }
     if config.consumer_protocol() {
         // The broker assigns; `range` keeps equal partition numbers of co-partitioned topics together.
@@ -114,6 +115,7 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
         needs_rewind: false,
         rebalancing: true,
         error: None,
+        activated: Default::default(),
     })));
     lock(&shared).as_ref().expect("state present").publish_assignment();
     let consumer = group_consumer(
@@ -378,19 +380,39 @@ fn backpressure(state: &mut ThreadState, consumer: &BaseConsumer<ThreadContext>)
     state.resume(consumer, &resume)
 }
 
+/// librdkafka's `statistics.interval.ms` for the group consumer unless `[kafka]` sets it.
+const STATS_INTERVAL_MS: u64 = 250;
+
+/// How long after a task's activation librdkafka's statistics are taken to reflect a fetch of
+/// its partitions: two statistics intervals (fetches after a resume come within milliseconds).
+fn end_freshness(config: &crate::StreamsConfig) -> Duration {
+    let interval = config.kafka.get("statistics.interval.ms").and_then(|v| v.parse().ok()).unwrap_or(STATS_INTERVAL_MS);
+    Duration::from_millis(2 * interval + 50)
+}
+
 /// Tells each task how far its input partitions reach in the broker and how far they are
 /// fetched, so it waits for records the broker holds instead of running ahead (KIP-695).
 fn report_ends(state: &mut ThreadState, consumer: &BaseConsumer<ThreadContext>) {
     let Ok(positions) = consumer.position() else { return };
     let ends = consumer.context().stable_ends.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let freshness = end_freshness(&state.instance.config);
     for e in positions.elements() {
         let Some(id) = state.task_of(e.topic(), e.partition()) else { continue };
         let Some(task) = state.active.get_mut(id) else { continue };
-        if let Offset::Offset(pos) = e.offset() {
+        let position = match e.offset() {
+            Offset::Offset(pos) => Some(pos),
+            _ => None,
+        };
+        if let Some(pos) = position {
             task.set_fetch_position(e.topic(), pos);
         }
-        if let Some(end) = ends.get(&(e.topic().to_string(), e.partition())) {
-            task.set_end_offset(e.topic(), *end);
+        let fresh_after = state.activated.get(&id).map(|at| *at + freshness);
+        if let Some((end, reported)) = ends.get(&(e.topic().to_string(), e.partition())) {
+            // A report from before the activation may be stale; one that still shows records
+            // beyond the position is acted on (waiting for them is right either way).
+            if fresh_after.is_none_or(|after| *reported >= after) || position.is_some_and(|p| *end > p) {
+                task.set_end_offset(e.topic(), *end);
+            }
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -49,6 +49,8 @@ pub(crate) struct ThreadState {
     pub rebalancing: bool,
     /// A failure inside a callback, surfaced by the main loop.
     pub error: Option<RuntimeError>,
+    /// When each active task was activated (see [`ThreadContext::stable_ends`]).
+    pub activated: HashMap<TaskId, Instant>,
 }
 
 impl ThreadState {
@@ -92,6 +94,7 @@ impl ThreadState {
     /// Closes task `id` wherever it is in its life and forgets its local stores.
     pub fn close_task(&mut self, id: TaskId) {
         self.pending.remove(&id);
+        self.activated.remove(&id);
         if let Some(mut t) = self.active.remove(id) {
             t.close();
         }
@@ -177,6 +180,7 @@ impl ThreadState {
             }
         }
         self.active.insert(task);
+        self.activated.insert(id, Instant::now());
         let resume: Vec<TopicPartition> =
             self.input_partitions(id).into_iter().filter(|tp| self.paused.contains(tp)).collect();
         self.resume(consumer, &resume)?;
@@ -283,7 +287,10 @@ pub(crate) struct ThreadContext {
     pub state: Arc<Mutex<Option<ThreadState>>>,
     /// Last stable offset of each assigned partition, from librdkafka's statistics: how far the
     /// broker holds committed records, for KIP-695's "wait for data the broker has".
-    pub stable_ends: Mutex<HashMap<TopicPartition, i64>>,
+    /// Each with when librdkafka reported it, so a task takes only ends reported after it was
+    /// activated: librdkafka keeps a partition's last value across a revocation, and a stale end
+    /// below the new position reads as "caught up" and lets the task run ahead of event time.
+    pub stable_ends: Mutex<HashMap<TopicPartition, (i64, Instant)>>,
 }
 
 impl ClientContext for ThreadContext {
@@ -292,7 +299,7 @@ impl ClientContext for ThreadContext {
         for (topic, t) in statistics.topics {
             for (p, part) in t.partitions {
                 if p >= 0 && part.ls_offset >= 0 {
-                    ends.insert((topic.clone(), p), part.ls_offset);
+                    ends.insert((topic.clone(), p), (part.ls_offset, Instant::now()));
                 }
             }
         }
