@@ -128,15 +128,40 @@ fn a_second_process_with_the_same_identity_fences_the_first() {
     let db = tempfile::tempdir().unwrap();
     copy_dir(da.path(), db.path());
     let _b = spawn_with(kafka, &app, db.path(), &i, &o, &twin);
-    let second = input(6_000, 6_000);
-    produce(kafka, &i, &second);
-    let status = a.wait(Duration::from_secs(90));
+    // A fenced producer learns it only at its next transactional call, so input keeps coming
+    // until the older instance stops: on a loaded machine the copy can take longer to
+    // initialize than the older instance takes to process one batch, after which it would sit
+    // idle, fenced and unaware (once in a full suite: it "did not stop within 90 s").
+    let mut all = first.clone();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        let batch = input(1_000, all.len());
+        produce(kafka, &i, &batch);
+        all.extend(batch);
+        if let Some(status) = wait_for_exit(&mut a, Duration::from_secs(3)) {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the older instance did not stop within 90 s");
+    };
     assert_eq!(status.code(), Some(3), "the older instance stops, fenced: {status:?}");
-    let all: Vec<_> = first.iter().chain(&second).cloned().collect();
     reader.wait_for(all.len(), Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(2));
     assert_exact(reader.read_to_end(Duration::from_secs(30)), &all);
     assert!(kafka.pending_transactions(&o).is_empty());
+}
+
+/// `child`'s exit status if it exits within `timeout`.
+fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
