@@ -138,7 +138,7 @@ fn a_second_process_with_the_same_identity_fences_the_first() {
         let batch = input(1_000, all.len());
         produce(kafka, &i, &batch);
         all.extend(batch);
-        if let Some(status) = wait_for_exit(&mut a, Duration::from_secs(3)) {
+        if let Some(status) = a.wait_at_most(Duration::from_secs(3)) {
             break status;
         }
         assert!(Instant::now() < deadline, "the older instance did not stop within 90 s");
@@ -148,20 +148,6 @@ fn a_second_process_with_the_same_identity_fences_the_first() {
     std::thread::sleep(Duration::from_secs(2));
     assert_exact(reader.read_to_end(Duration::from_secs(30)), &all);
     assert!(kafka.pending_transactions(&o).is_empty());
-}
-
-/// `child`'s exit status if it exits within `timeout`.
-fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

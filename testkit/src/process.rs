@@ -88,14 +88,24 @@ impl Child {
 
     /// Waits for the child to exit by itself, killing it after `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        match self.wait_at_most(timeout) {
+            Some(status) => status,
+            None => {
+                self.kill();
+                panic!("child {} did not exit within {timeout:?}; killed", self.test);
+            }
+        }
+    }
+
+    /// The exit status if the child exits within `timeout`; `None` (still running) otherwise.
+    pub fn wait_at_most(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.try_wait() {
-                return status;
+                return Some(status);
             }
             if Instant::now() >= deadline {
-                self.kill();
-                panic!("child {} did not exit within {timeout:?}; killed", self.test);
+                return None;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
