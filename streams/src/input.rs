@@ -102,8 +102,8 @@ impl InputPartition {
 }
 
 /// How long a task waits, at most, to learn the end offset of an empty input partition before it
-/// processes its other inputs (the runtime reports ends from librdkafka's statistics, once a
-/// second).
+/// processes its other inputs (the runtime reports ends from librdkafka's statistics, every
+/// 250 ms by default).
 pub const UNKNOWN_END_WAIT_MS: i64 = 5_000;
 
 /// The inputs of a task, ordered by topic name (the tie-break between equal timestamps).

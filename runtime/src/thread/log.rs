@@ -203,33 +203,29 @@ impl<C: ConsumerContext> TxnLog for KafkaLog<'_, C> {
             return Ok(());
         }
         self.producer.wrote();
-        let mut attempts = 0;
-        loop {
+        let sender = self.producer.offsets.as_mut().expect("an exactly-once producer has an offsets sender");
+        let consumer = self.consumer;
+        let mut wedged = false;
+        let result = retry(|| {
             // Each attempt takes the group's metadata afresh (it moves to the helper thread).
-            let cgm = self
-                .consumer
-                .group_metadata()
-                .ok_or(KafkaLogError::Kafka(KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownMemberId)))?;
-            let sender = self.producer.offsets.as_mut().expect("an exactly-once producer has an offsets sender");
+            let cgm = consumer.group_metadata().ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownMemberId))?;
             match sender.send(tpl.clone(), cgm) {
-                Outcome::Done(Err(KafkaError::Transaction(e))) if e.is_retriable() && attempts < 5 => {
-                    attempts += 1;
-                    std::thread::sleep(Duration::from_millis(50 << attempts));
-                }
-                Outcome::Done(r) => return r.map_err(|e| self.producer.classify(e)),
-                // A producer fenced meanwhile says so (then recreating it would fence the
-                // newer instance back); otherwise the wedged producer is given up.
+                Outcome::Done(answer) => answer,
                 Outcome::Wedged => {
-                    return Err(match self.producer.classify(KafkaError::Canceled) {
-                        KafkaLogError::Kafka(_) => KafkaLogError::Fatal(format!(
-                            "send_offsets_to_transaction did not return within {:?} (librdkafka #5456/#5511: \
-                             the group coordinator's broker is gone); recreating the producer",
-                            offsets::DEADLINE
-                        )),
-                        fenced_or_fatal => fenced_or_fatal,
-                    })
+                    wedged = true;
+                    Err(KafkaError::Canceled)
                 }
             }
+        });
+        // A wedged producer is given up, unless it was fenced meanwhile and says so (then
+        // recreating it would fence the newer instance back).
+        match (result.map_err(|e| self.producer.classify(e)), wedged) {
+            (Err(KafkaLogError::Kafka(_)), true) => Err(KafkaLogError::Fatal(format!(
+                "send_offsets_to_transaction did not return within {:?} (librdkafka #5456/#5511: \
+                 the group coordinator's broker is gone); recreating the producer",
+                offsets::DEADLINE
+            ))),
+            (result, _) => result,
         }
     }
 

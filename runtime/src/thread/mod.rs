@@ -71,11 +71,9 @@ fn group_consumer(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", if config.exactly_once() { "read_committed" } else { "read_uncommitted" });
-    if !config.kafka.contains_key("statistics.interval.ms") {
-        // Partition ends for KIP-695 (see `ThreadContext::stats`): a task just activated waits
-        // for its first fresh report (`report_ends`), so reports come often.
-        cc.set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
-    }
+    // Partition ends for KIP-695 (see `ThreadContext::stats`): a task just activated waits for
+    // its first fresh report (`report_ends`), so reports come often.
+    cc.set("statistics.interval.ms", stats_interval_ms(config).to_string());
     if config.consumer_protocol() {
         // The broker assigns; `range` keeps equal partition numbers of co-partitioned topics together.
         if !config.kafka.contains_key("group.remote.assignor") {
@@ -121,7 +119,11 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
     let consumer = group_consumer(
         &instance,
         thread_idx,
-        ThreadContext { state: shared.clone(), stable_ends: Default::default() },
+        ThreadContext {
+            state: shared.clone(),
+            stable_ends: Default::default(),
+            end_freshness: end_freshness(&instance.config),
+        },
     )?;
     let mut lp = Loop {
         commit_interval: Duration::from_millis(instance.config.commit_interval_ms()),
@@ -380,14 +382,15 @@ fn backpressure(state: &mut ThreadState, consumer: &BaseConsumer<ThreadContext>)
     state.resume(consumer, &resume)
 }
 
-/// librdkafka's `statistics.interval.ms` for the group consumer unless `[kafka]` sets it.
-const STATS_INTERVAL_MS: u64 = 250;
+/// The group consumer's `statistics.interval.ms`: `[kafka]`'s, else 250 ms.
+fn stats_interval_ms(config: &crate::StreamsConfig) -> u64 {
+    config.kafka.get("statistics.interval.ms").and_then(|v| v.parse().ok()).unwrap_or(250)
+}
 
 /// How long after a task's activation librdkafka's statistics are taken to reflect a fetch of
 /// its partitions: two statistics intervals (fetches after a resume come within milliseconds).
 fn end_freshness(config: &crate::StreamsConfig) -> Duration {
-    let interval = config.kafka.get("statistics.interval.ms").and_then(|v| v.parse().ok()).unwrap_or(STATS_INTERVAL_MS);
-    Duration::from_millis(2 * interval + 50)
+    Duration::from_millis(2 * stats_interval_ms(config) + 50)
 }
 
 /// Tells each task how far its input partitions reach in the broker and how far they are
@@ -395,7 +398,7 @@ fn end_freshness(config: &crate::StreamsConfig) -> Duration {
 fn report_ends(state: &mut ThreadState, consumer: &BaseConsumer<ThreadContext>) {
     let Ok(positions) = consumer.position() else { return };
     let ends = consumer.context().stable_ends.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let freshness = end_freshness(&state.instance.config);
+    let freshness = consumer.context().end_freshness;
     for e in positions.elements() {
         let Some(id) = state.task_of(e.topic(), e.partition()) else { continue };
         let Some(task) = state.active.get_mut(id) else { continue };

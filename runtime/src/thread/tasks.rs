@@ -291,6 +291,8 @@ pub(crate) struct ThreadContext {
     /// activated: librdkafka keeps a partition's last value across a revocation, and a stale end
     /// below the new position reads as "caught up" and lets the task run ahead of event time.
     pub stable_ends: Mutex<HashMap<TopicPartition, (i64, Instant)>>,
+    /// How long after its activation a task waits for a fresh end (two statistics intervals).
+    pub end_freshness: Duration,
 }
 
 impl ClientContext for ThreadContext {
