@@ -8,8 +8,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use runtime::topics::TopicPlan;
 use runtime::KafkaStreams;
-use schemas::registry::SchemaRegistry;
-use streams::StreamsMetrics;
+use schemas::registry::{EmbeddedRegistry, SchemaRegistry};
+use streams::{BuiltTopology, StreamsMetrics};
 
 use crate::config::AppConfig;
 
@@ -21,6 +21,15 @@ pub fn finance_streams(
 ) -> anyhow::Result<KafkaStreams> {
     let topology = processors::finance_topology(&config.finance, registry).context("building the topology")?;
     KafkaStreams::new(topology, config.streams.clone(), metrics).context("creating the streams instance")
+}
+
+/// The finance topology as `config` builds it, for what needs its shape but runs nothing
+/// (`finstream topology`, `finstream reset`): serdes never reach the registry while building,
+/// so an in-memory one stands in and no registry needs to be up.
+pub fn built_topology(config: &AppConfig) -> anyhow::Result<Arc<BuiltTopology>> {
+    let registry = Arc::new(EmbeddedRegistry::in_memory());
+    let t = processors::finance_topology(&config.finance, registry).context("building the topology")?;
+    t.build(&config.streams.application_id).context("building the topology")
 }
 
 /// librdkafka's mock cluster: the real Kafka protocol on a loopback TCP port, in process. The

@@ -68,6 +68,13 @@ enum Command {
         #[arg(long)]
         insecure: bool,
     },
+    /// Prints the topology the configuration builds (sub-topologies with their sources,
+    /// processors, stores and sinks; global stores; repartition and changelog topics), as Kafka
+    /// Streams' `Topology::describe` does. Needs no cluster.
+    Topology {
+        #[arg(long, env = "FINSTREAM_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Like kafka-streams-application-reset: deletes this application's local state, its
     /// internal topics and its committed offsets (with --yes; without, says what it would do).
     Reset {
@@ -90,6 +97,11 @@ fn main() -> anyhow::Result<()> {
         Command::Run { config, insecure } => run(config, insecure),
         Command::Generate(args) => finstream::generate::run(&args, &*stop_flag()?),
         Command::Import(args) => finstream::import::run(&args),
+        Command::Topology { config } => {
+            let config = config::load(config.as_deref())?;
+            print!("{}", app::built_topology(&config)?.describe());
+            Ok(())
+        }
         Command::Reset { config, yes } => reset(config, yes),
     }
 }

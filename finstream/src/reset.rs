@@ -12,7 +12,6 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,7 +20,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
-use schemas::registry::EmbeddedRegistry;
 use streams::BuiltTopology;
 
 use crate::config::AppConfig;
@@ -63,14 +61,6 @@ pub struct ResetReport {
     pub offsets: OffsetsOutcome,
 }
 
-/// The finance topology as `config` builds it; serdes never reach the registry while building, so
-/// an in-memory one stands in and no registry needs to be up for a reset.
-fn topology(config: &AppConfig) -> anyhow::Result<Arc<BuiltTopology>> {
-    let registry = Arc::new(EmbeddedRegistry::in_memory());
-    let t = processors::finance_topology(&config.finance, registry).context("building the topology")?;
-    t.build(&config.streams.application_id).context("building the topology")
-}
-
 /// Internal topics a topology may have created under `application_id`: changelogs, repartition
 /// topics and their dead-letter topics, and the commit log that earlier versions (commit
 /// markers for the mock cluster) created.
@@ -94,7 +84,7 @@ fn existing_topics(config: &AppConfig) -> anyhow::Result<BTreeSet<String>> {
 
 /// Looks at the cluster and says what [`execute`] would delete.
 pub fn plan(config: &AppConfig) -> anyhow::Result<ResetPlan> {
-    let topology = topology(config)?;
+    let topology = crate::app::built_topology(config)?;
     let existing = existing_topics(config)?;
     let internal = internal_topics(&config.streams.application_id, &topology);
     let repartition: BTreeSet<&String> = topology.repartition_topics.iter().collect();

@@ -102,9 +102,9 @@ impl InputPartition {
 }
 
 /// How long a task waits, at most, to learn the end offset of an empty input partition before it
-/// processes its other inputs (the runtime reports ends from librdkafka's statistics, every
-/// 250 ms by default).
-pub const UNKNOWN_END_WAIT_MS: i64 = 5_000;
+/// processes its other inputs. The runtime asks the broker on activation (a round trip, longer
+/// while a leader is elected); the bound only matters should the broker never answer.
+pub const UNKNOWN_END_WAIT_MS: i64 = 30_000;
 
 /// The inputs of a task, ordered by topic name (the tie-break between equal timestamps).
 pub(crate) struct PartitionGroup {
@@ -136,8 +136,10 @@ impl PartitionGroup {
     }
 
     /// The runtime's view of the partition's end (the last stable offset under read_committed).
+    /// Ends only grow: a lower report is an old one and is ignored.
     pub fn set_end_offset(&mut self, i: usize, end: i64) {
-        self.inputs[i].end = Some(end);
+        let input = &mut self.inputs[i];
+        input.end = Some(input.end.map_or(end, |e| e.max(end)));
     }
 
     /// The consumer's fetch position: past everything fetched, including control records and
@@ -253,6 +255,8 @@ mod tests {
         g.set_fetch_position(1, 3);
         assert_eq!(g.next(1_000), None, "b has records on the broker");
         assert_eq!(g.next(1_000_000), None, "however long");
+        g.set_end_offset(1, 4);
+        assert_eq!(g.next(1_000), None, "an older, lower end does not lower it");
         g.set_fetch_position(1, 5);
         assert_eq!(g.next(1_000), Some(0), "b is caught up");
     }

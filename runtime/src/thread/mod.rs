@@ -7,6 +7,7 @@
 //! ([`streams::Recovery`]): rewind to the last commit, after a pause when the environment
 //! failed; recreate the producer when librdkafka says it is unusable; stop otherwise.
 
+mod ends;
 mod log;
 mod offsets;
 mod purge;
@@ -71,8 +72,8 @@ fn group_consumer(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", if config.exactly_once() { "read_committed" } else { "read_uncommitted" });
-    // Partition ends for KIP-695 (see `ThreadContext::stats`): a task just activated waits for
-    // its first fresh report (`report_ends`), so reports come often.
+    // Partition ends for KIP-695 (see `ThreadContext::stats`): how soon a task sees records
+    // arrive beyond its end, so reports come often.
     cc.set("statistics.interval.ms", stats_interval_ms(config).to_string());
     if config.consumer_protocol() {
         // The broker assigns; `range` keeps equal partition numbers of co-partitioned topics together.
@@ -113,17 +114,14 @@ pub(crate) fn run(instance: Arc<Instance>, thread_idx: usize) -> Result<(), Runt
         needs_rewind: false,
         rebalancing: true,
         error: None,
-        activated: Default::default(),
+        probes: ends::EndProbe::new(&instance.config)?,
+        unprobed: Default::default(),
     })));
     lock(&shared).as_ref().expect("state present").publish_assignment();
     let consumer = group_consumer(
         &instance,
         thread_idx,
-        ThreadContext {
-            state: shared.clone(),
-            stable_ends: Default::default(),
-            end_freshness: end_freshness(&instance.config),
-        },
+        ThreadContext { state: shared.clone(), stable_ends: Default::default() },
     )?;
     let mut lp = Loop {
         commit_interval: Duration::from_millis(instance.config.commit_interval_ms()),
@@ -221,6 +219,7 @@ impl Loop {
         }
         route(state, polled);
         backpressure(state, consumer)?;
+        take_probe_answers(state);
         if self.last_ends.elapsed() >= Duration::from_millis(100) {
             report_ends(state, consumer);
             self.last_ends = Instant::now();
@@ -387,35 +386,48 @@ fn stats_interval_ms(config: &crate::StreamsConfig) -> u64 {
     config.kafka.get("statistics.interval.ms").and_then(|v| v.parse().ok()).unwrap_or(250)
 }
 
-/// How long after a task's activation librdkafka's statistics are taken to reflect a fetch of
-/// its partitions: two statistics intervals (fetches after a resume come within milliseconds).
-fn end_freshness(config: &crate::StreamsConfig) -> Duration {
-    Duration::from_millis(2 * stats_interval_ms(config) + 50)
+/// Hands each task the answer of its [`ends::EndProbe`]: where its inputs start (the committed
+/// offsets, so an input with records waiting is not taken as fetched) and end. A failed probe
+/// is asked again; an answer for a task closed or recreated since is dropped.
+fn take_probe_answers(state: &mut ThreadState) {
+    for answer in state.probes.answers() {
+        if state.unprobed.get(&answer.id) != Some(&answer.activated) {
+            continue;
+        }
+        match answer.extents {
+            Ok(extents) => {
+                if let Some(task) = state.active.get_mut(answer.id) {
+                    for x in extents {
+                        task.set_fetch_position(&x.partition.0, x.start);
+                        task.set_end_offset(&x.partition.0, x.end);
+                    }
+                }
+                state.unprobed.remove(&answer.id);
+            }
+            Err(e) => {
+                tracing::warn!(task = %answer.id, error = %e, "looking up the input ends failed; asking again");
+                let parts = state.input_partitions(answer.id);
+                state.probes.ask(answer.id, answer.activated, parts);
+            }
+        }
+    }
 }
 
-/// Tells each task how far its input partitions reach in the broker and how far they are
-/// fetched, so it waits for records the broker holds instead of running ahead (KIP-695).
+/// Tells each task how far its input partitions are fetched and, once its probe answered, how
+/// far librdkafka last saw them reach, so it waits for records the broker holds instead of
+/// running ahead (KIP-695).
 fn report_ends(state: &mut ThreadState, consumer: &BaseConsumer<ThreadContext>) {
     let Ok(positions) = consumer.position() else { return };
     let ends = consumer.context().stable_ends.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let freshness = consumer.context().end_freshness;
     for e in positions.elements() {
         let Some(id) = state.task_of(e.topic(), e.partition()) else { continue };
+        let probed = !state.unprobed.contains_key(&id);
         let Some(task) = state.active.get_mut(id) else { continue };
-        let position = match e.offset() {
-            Offset::Offset(pos) => Some(pos),
-            _ => None,
-        };
-        if let Some(pos) = position {
+        if let Offset::Offset(pos) = e.offset() {
             task.set_fetch_position(e.topic(), pos);
         }
-        let fresh_after = state.activated.get(&id).map(|at| *at + freshness);
-        if let Some((end, reported)) = ends.get(&(e.topic().to_string(), e.partition())) {
-            // A report from before the activation may be stale; one that still shows records
-            // beyond the position is acted on (waiting for them is right either way).
-            if fresh_after.is_none_or(|after| *reported >= after) || position.is_some_and(|p| *end > p) {
-                task.set_end_offset(e.topic(), *end);
-            }
+        if let Some(end) = ends.get(&(e.topic().to_string(), e.partition())).filter(|_| probed) {
+            task.set_end_offset(e.topic(), *end);
         }
     }
 }

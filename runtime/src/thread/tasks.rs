@@ -17,6 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use streams::{Task, TaskConfig, TaskId, TaskSet};
 
+use super::ends::EndProbe;
 use super::log::{KafkaLog, ThreadProducer};
 use crate::failpoint::FailPoints;
 use crate::interactive::ThreadAssignment;
@@ -49,8 +50,11 @@ pub(crate) struct ThreadState {
     pub rebalancing: bool,
     /// A failure inside a callback, surfaced by the main loop.
     pub error: Option<RuntimeError>,
-    /// When each active task was activated (see [`ThreadContext::stable_ends`]).
-    pub activated: HashMap<TaskId, Instant>,
+    /// Asks the broker where an activated task's inputs start and end ([`EndProbe`]).
+    pub probes: EndProbe,
+    /// Active tasks whose probe has not answered yet, with when they were activated: their
+    /// ends are unknown until it does (librdkafka's may be stale).
+    pub unprobed: HashMap<TaskId, Instant>,
 }
 
 impl ThreadState {
@@ -58,7 +62,7 @@ impl ThreadState {
         self.sub_of_topic.get(topic).map(|&subtopology| TaskId { subtopology, partition })
     }
 
-    fn input_partitions(&self, id: TaskId) -> Vec<TopicPartition> {
+    pub fn input_partitions(&self, id: TaskId) -> Vec<TopicPartition> {
         self.instance.topology.subtopologies[id.subtopology]
             .source_topics
             .iter()
@@ -94,7 +98,7 @@ impl ThreadState {
     /// Closes task `id` wherever it is in its life and forgets its local stores.
     pub fn close_task(&mut self, id: TaskId) {
         self.pending.remove(&id);
-        self.activated.remove(&id);
+        self.unprobed.remove(&id);
         if let Some(mut t) = self.active.remove(id) {
             t.close();
         }
@@ -180,7 +184,9 @@ impl ThreadState {
             }
         }
         self.active.insert(task);
-        self.activated.insert(id, Instant::now());
+        let activated = Instant::now();
+        self.unprobed.insert(id, activated);
+        self.probes.ask(id, activated, self.input_partitions(id));
         let resume: Vec<TopicPartition> =
             self.input_partitions(id).into_iter().filter(|tp| self.paused.contains(tp)).collect();
         self.resume(consumer, &resume)?;
@@ -245,7 +251,7 @@ impl ThreadState {
 }
 
 /// Committed group offsets of `parts` (`Beginning` where none: `auto.offset.reset = earliest`).
-fn committed_offsets<C: ConsumerContext>(
+pub(super) fn committed_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     parts: &[TopicPartition],
 ) -> Result<Vec<(TopicPartition, Offset)>, RuntimeError> {
@@ -286,13 +292,10 @@ pub(crate) fn tpl_of<'a>(parts: impl Iterator<Item = &'a TopicPartition>) -> Top
 pub(crate) struct ThreadContext {
     pub state: Arc<Mutex<Option<ThreadState>>>,
     /// Last stable offset of each assigned partition, from librdkafka's statistics: how far the
-    /// broker holds committed records, for KIP-695's "wait for data the broker has".
-    /// Each with when librdkafka reported it, so a task takes only ends reported after it was
-    /// activated: librdkafka keeps a partition's last value across a revocation, and a stale end
-    /// below the new position reads as "caught up" and lets the task run ahead of event time.
-    pub stable_ends: Mutex<HashMap<TopicPartition, (i64, Instant)>>,
-    /// How long after its activation a task waits for a fresh end (two statistics intervals).
-    pub end_freshness: Duration,
+    /// broker holds committed records, for KIP-695's "wait for data the broker has". librdkafka
+    /// keeps a partition's last value across a revocation, so a task takes these only after
+    /// its [`EndProbe`] answered, and only to raise an end.
+    pub stable_ends: Mutex<HashMap<TopicPartition, i64>>,
 }
 
 impl ClientContext for ThreadContext {
@@ -301,7 +304,7 @@ impl ClientContext for ThreadContext {
         for (topic, t) in statistics.topics {
             for (p, part) in t.partitions {
                 if p >= 0 && part.ls_offset >= 0 {
-                    ends.insert((topic.clone(), p), (part.ls_offset, Instant::now()));
+                    ends.insert((topic.clone(), p), part.ls_offset);
                 }
             }
         }
