@@ -15,12 +15,14 @@
 //!   stores: accounts, balances, balance-lineage, balances-dedupe, transfers-in-held, fraud-state,
 //!           fraud-scores, fraud-dedupe
 //! Sub-topology "users" (keyed by user_id)
-//!   transactions-by-user ─ user-transactions ─ user-fan-out ─┬─ budgets ─> budget-alerts, notifications
-//!   budgets ─ budget-events ─────────────────────────────────┘
-//!                                                            ├─ goals ─> goal-progress, notifications
-//!   financial-goals ─ goal-events ───────────────────────────┘
-//!                                                            └─ analytics ─> spending-daily
-//!   transfers-in-by-user ─ transfers-in ─ transfers-in-fan-out ─┴ goals, analytics (transfers in)
+//!   transactions-by-user ─ user-transactions ─┬─ budgets ─> budget-alerts, notifications
+//!   budgets ─ budget-events ──────────────────┘
+//!                                             ├─ goals ─> goal-progress, notifications
+//!   financial-goals ─ goal-events ────────────┘
+//!                                             └─ analytics ─> spending-daily
+//!   transfers-in-by-user ─ transfers-in ──────┴ goals, analytics (transfers in)
+//!   (each processor a record reaches has its own outcome: one rejecting it does not undo the
+//!   others, see `streams::ProcessorContext::forward`)
 //!   stores: budgets, budgets-dedupe, goals, goals-dedupe, spending-daily, spending-daily-open,
 //!           analytics-clock, cash-flow, analytics-dedupe
 //! Global stores: exchange-rates, user-profile (raw Avro bytes of their topics)
@@ -138,7 +140,6 @@ pub mod nodes {
     pub const BUDGET_ALERTS_SINK: &str = "budget-alerts-sink";
     pub const GOAL_PROGRESS_SINK: &str = "goal-progress-sink";
     pub const USER_NOTIFICATIONS_SINK: &str = "user-notifications-sink";
-    pub const USER_FAN_OUT: &str = "user-fan-out";
     pub const FRAUD: &str = "fraud";
     pub const FRAUD_CREDITS: &str = "fraud-credits";
     pub const FRAUD_SCORES_SINK: &str = "fraud-scores-sink";
@@ -150,7 +151,6 @@ pub mod nodes {
     /// The sink writing that repartition topic (`add_repartition` names it `<name>-sink`).
     pub const TRANSFERS_IN_BY_USER_SINK: &str = "transfers-in-by-user-sink";
     pub const TRANSFERS_IN: &str = "transfers-in";
-    pub const TRANSFERS_IN_FAN_OUT: &str = "transfers-in-fan-out";
     pub const ANALYTICS: &str = "analytics";
     pub const SPENDING_DAILY_SINK: &str = "spending-daily-sink";
 }
@@ -198,33 +198,6 @@ where
             Some(r) => ctx.forward(r),
             None => Ok(()),
         }
-    }
-}
-
-/// Gives the record to each of `children` independently: a data error of one (e.g. a missing
-/// rate for a goal's currency) does not keep the others from applying it. The first data error
-/// is returned afterwards, so the record is dead-lettered with its reason.
-struct FanOut {
-    children: &'static [&'static str],
-}
-
-impl Processor<String, UserInput> for FanOut {
-    fn process(
-        &mut self,
-        record: Record<String, UserInput>,
-        ctx: &mut ProcessorContext<'_>,
-    ) -> Result<(), ProcessError> {
-        let mut first: Option<ProcessError> = None;
-        for &child in self.children {
-            match ctx.forward_to(child, record.clone()) {
-                Ok(()) => {}
-                Err(e @ ProcessError::Data { .. }) => {
-                    first.get_or_insert(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        first.map_or(Ok(()), Err)
     }
 }
 
@@ -444,11 +417,6 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         placed(|g: &GoalEvent| g.occurred_at.0),
     )?
     .add_processor(nodes::GOAL_EVENTS, || MapProcessor { f: wrap_goal }, &[nodes::GOALS_SOURCE])?
-    .add_processor(
-        nodes::USER_FAN_OUT,
-        || FanOut { children: &[nodes::BUDGETS, nodes::GOALS, nodes::ANALYTICS] },
-        &[nodes::USER_TRANSACTIONS],
-    )?
     // Written by transfer-in-owner, and by whoever makes an account's owner known (releasing
     // the transfers held for it).
     .add_repartition::<String, TransactionEvent>(
@@ -457,29 +425,31 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         repartition_json(),
         &[nodes::TRANSFER_IN_OWNER, nodes::ACCOUNT_EVENTS, nodes::BALANCES],
     )?
-    .add_processor(nodes::TRANSFERS_IN, || MapProcessor { f: wrap_transfer_in }, &[nodes::TRANSFERS_IN_BY_USER])?
     .add_processor(
-        nodes::TRANSFERS_IN_FAN_OUT,
-        || FanOut { children: &[nodes::GOALS, nodes::ANALYTICS] },
-        &[nodes::TRANSFERS_IN],
+        nodes::TRANSFERS_IN,
+        || MapProcessor { f: wrap_transfer_in },
+        &[nodes::TRANSFERS_IN_BY_USER],
     )?;
+    // user-transactions and transfers-in forward to several processors: the engine gives each
+    // its own outcome, so a record one of them rejects (e.g. a missing rate for a goal's
+    // currency) is still applied by the others, and dead-lettered once per rejecting processor.
     let s = shared.clone();
     top.add_processor(
         nodes::BUDGETS,
         move || BudgetsProcessor::new(s.clone()),
-        &[nodes::USER_FAN_OUT, nodes::BUDGET_EVENTS],
+        &[nodes::USER_TRANSACTIONS, nodes::BUDGET_EVENTS],
     )?;
     let s = shared.clone();
     top.add_processor(
         nodes::GOALS,
         move || GoalsProcessor::new(s.clone()),
-        &[nodes::USER_FAN_OUT, nodes::GOAL_EVENTS, nodes::TRANSFERS_IN_FAN_OUT],
+        &[nodes::USER_TRANSACTIONS, nodes::GOAL_EVENTS, nodes::TRANSFERS_IN],
     )?;
     let s = shared.clone();
     top.add_processor(
         nodes::ANALYTICS,
         move || AnalyticsProcessor::new(s.clone()),
-        &[nodes::USER_FAN_OUT, nodes::TRANSFERS_IN_FAN_OUT],
+        &[nodes::USER_TRANSACTIONS, nodes::TRANSFERS_IN],
     )?;
     top.add_state_store(
         StoreSpec::key_value::<String, UserBudgets>(stores::BUDGETS, StringSerde, json()),

@@ -172,11 +172,16 @@ fn budgets_convert_spending_per_currency_into_their_currency() {
         h.notifications().iter().find(|n| n.notification_id.starts_with("budget")).unwrap().message,
         "You have spent 12,000 JPY of your 15,000 JPY travel budget (80%)."
     );
-    // A currency without a rate: the budget processor dead-letters the record on its input topic.
+    // A currency without a rate: each processor that needs one (budgets; analytics for the
+    // user's cash flow) dead-letters the record on its input topic, naming itself.
     let mut t3 = txn("t3", "acc-9", "u1", Payment, "1", "GBP", "2026-03-02T12:00:00Z");
     t3.category = Category::Travel;
     h.tx(&t3);
-    assert_eq!(h.dlq_reasons(&format!("{APP}-transactions-by-user-repartition")), ["missing_exchange_rate"]);
+    let rejected = |p: &str| (p.to_string(), "missing_exchange_rate".to_string());
+    assert_eq!(
+        h.dlq_rejections(&format!("{APP}-transactions-by-user-repartition")),
+        [rejected("analytics"), rejected("budgets")]
+    );
     assert!(!h.budgets("u1").spending["travel"]["2026-03-02"].contains_key("GBP"));
 }
 

@@ -61,6 +61,20 @@ pub(crate) struct TaskCore {
     pub out_seq: u32,
     /// Identifies the current punctuation (node, time) when `meta` is None.
     pub punctuation: Option<(usize, i64)>,
+    /// Outputs at the front of `out` already counted on `finstream_records_produced_total`.
+    pub counted_out: usize,
+    /// The node whose `process` first returned the data error now travelling up the graph.
+    pub failing: Option<usize>,
+    /// Data errors of the current record, each from its own branch of the graph (whose
+    /// writes and outputs were rolled back), with the node that rejected it.
+    pub rejections: Vec<(usize, ProcessError)>,
+}
+
+/// What a record's branch can be rolled back to: outputs, and each store's undo mark (in the
+/// stores' iteration order, which does not change while the task lives).
+pub(crate) struct Savepoint {
+    out: usize,
+    stores: Vec<usize>,
 }
 
 impl TaskCore {
@@ -81,8 +95,61 @@ impl TaskCore {
     /// `finstream_records_produced_total` as it is emitted, so a reader of the metrics never
     /// sees an input counted as processed while what it caused is not yet counted.
     pub(crate) fn push_out(&mut self, out: OutRecord) {
-        self.metrics.produced(&out.topic);
         self.out.push(out);
+    }
+
+    /// Counts the outputs emitted since the last count on `finstream_records_produced_total`:
+    /// once the record that caused them can no longer be rolled back, so the counter never
+    /// counts a record that is not sent.
+    pub(crate) fn count_outputs(&mut self) {
+        for out in &self.out[self.counted_out.min(self.out.len())..] {
+            self.metrics.produced(&out.topic);
+        }
+        self.counted_out = self.out.len();
+    }
+
+    pub(crate) fn savepoint(&self) -> Savepoint {
+        Savepoint { out: self.out.len(), stores: self.stores.values().map(CachedStore::mark).collect() }
+    }
+
+    /// Undoes the store writes and outputs made since `sp`.
+    pub(crate) fn rollback(&mut self, sp: &Savepoint) {
+        self.out.truncate(sp.out.max(self.counted_out));
+        for (store, mark) in self.stores.values_mut().zip(&sp.stores) {
+            store.rollback_to(*mark);
+        }
+    }
+
+    /// The current record is done: its writes no longer need undoing.
+    pub(crate) fn release_savepoints(&mut self) {
+        for store in self.stores.values_mut() {
+            store.release();
+        }
+    }
+
+    /// Runs `branch` (one child of a fan-out) all-or-nothing: a data error rolls back what it
+    /// wrote and emitted and is kept in `rejections` (the record is dead-lettered once per
+    /// rejecting processor) instead of failing its siblings; other errors pass through.
+    pub(crate) fn isolated(
+        &mut self,
+        child: usize,
+        branch: impl FnOnce(&mut Self) -> Result<(), ProcessError>,
+    ) -> Result<(), ProcessError> {
+        let sp = self.savepoint();
+        match branch(self) {
+            Ok(()) => {
+                // A processor may have handled a child's error itself.
+                self.failing = None;
+                Ok(())
+            }
+            Err(e @ ProcessError::Data { .. }) => {
+                self.rollback(&sp);
+                let node = self.failing.take().unwrap_or(child);
+                self.rejections.push((node, e));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -158,6 +225,14 @@ impl<'a> ProcessorContext<'a> {
     }
 
     /// Sends `record` to every child of this processor.
+    ///
+    /// Each record is all-or-nothing per branch. With one child, the child's data error is
+    /// returned to the caller (which usually returns it too). With several, each child runs on
+    /// its own: one that rejects the record (a data error) has its store writes and outputs
+    /// rolled back and the record is dead-lettered naming it (`finstream.error.processor`),
+    /// while its siblings apply the record whatever order they were added in; `forward` then
+    /// returns `Ok`. Errors that are not the data's (store, retriable, internal) stop the record.
+    /// A source gives its children the same treatment.
     pub fn forward<K, V>(&mut self, record: Record<K, V>) -> Result<(), ProcessError>
     where
         K: Clone + Send + 'static,
@@ -168,14 +243,22 @@ impl<'a> ProcessorContext<'a> {
         self.core.metrics.forwarded(self.node);
         match children.len() {
             0 => Ok(()),
+            // One child: its error is the caller's (all-or-nothing up to the nearest fan-out).
             1 => self.dispatch(children[0], Box::new(record)),
+            // Several: each child's outcome is its own, whatever the order they were added in.
             n => {
                 for &c in &children[..n - 1] {
-                    self.dispatch(c, Box::new(record.clone()))?;
+                    self.dispatch_isolated(c, Box::new(record.clone()))?;
                 }
-                self.dispatch(children[n - 1], Box::new(record))
+                self.dispatch_isolated(children[n - 1], Box::new(record))
             }
         }
+    }
+
+    /// [`ProcessorContext::dispatch`] as one all-or-nothing branch ([`TaskCore::isolated`]).
+    pub(crate) fn dispatch_isolated(&mut self, child: usize, record: Box<dyn Any + Send>) -> Result<(), ProcessError> {
+        let processors = &mut *self.processors;
+        self.core.isolated(child, |core| ProcessorContext { core, processors, node: child }.dispatch(child, record))
     }
 
     /// Sends `record` to the named child only (Kafka Streams' `To.child`).
@@ -204,6 +287,9 @@ impl<'a> ProcessorContext<'a> {
         };
         self.core.metrics.processed(child);
         self.processors[child] = Some(p);
+        if matches!(result, Err(ProcessError::Data { .. })) && self.core.failing.is_none() {
+            self.core.failing = Some(child);
+        }
         result
     }
 

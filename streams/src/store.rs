@@ -115,19 +115,58 @@ impl BackendProvider for MemoryProvider {
 }
 
 /// A task's view of one store: the committed backend plus this transaction's dirty entries.
+///
+/// Every write also records what the dirty map held for the key before, so the writes a
+/// processor made for one record can be undone when it rejects the record
+/// ([`CachedStore::rollback_to`]): a dead-lettered record leaves no trace in state.
 pub struct CachedStore {
     pub name: String,
     pub backend: Arc<dyn KvBackend>,
     dirty: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// (key, its dirty entry before the write) in write order, since the last release.
+    undo: Vec<UndoEntry>,
     /// Whether changes go to a changelog topic.
     pub logged: bool,
     pub hits: u64,
     pub misses: u64,
 }
 
+/// A key and what the dirty map held for it before a write (`None`: nothing, read through).
+type UndoEntry = (Vec<u8>, Option<Option<Vec<u8>>>);
+
 impl CachedStore {
     pub fn new(name: impl Into<String>, backend: Arc<dyn KvBackend>, logged: bool) -> Self {
-        CachedStore { name: name.into(), backend, dirty: BTreeMap::new(), logged, hits: 0, misses: 0 }
+        CachedStore { name: name.into(), backend, dirty: BTreeMap::new(), undo: Vec::new(), logged, hits: 0, misses: 0 }
+    }
+
+    /// How many writes can be undone: a savepoint to [`CachedStore::rollback_to`].
+    pub fn mark(&self) -> usize {
+        self.undo.len()
+    }
+
+    /// Undoes the writes made since `mark`, newest first.
+    pub fn rollback_to(&mut self, mark: usize) {
+        while self.undo.len() > mark {
+            let Some((key, before)) = self.undo.pop() else { break };
+            match before {
+                Some(v) => {
+                    self.dirty.insert(key, v);
+                }
+                None => {
+                    self.dirty.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Forgets how to undo the writes so far (the record they belong to is done).
+    pub fn release(&mut self) {
+        self.undo.clear();
+    }
+
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let before = self.dirty.insert(key.clone(), value);
+        self.undo.push((key, before));
     }
 
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -140,11 +179,11 @@ impl CachedStore {
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.dirty.insert(key, Some(value));
+        self.write(key, Some(value));
     }
 
     pub fn delete(&mut self, key: Vec<u8>) {
-        self.dirty.insert(key, None);
+        self.write(key, None);
     }
 
     /// Merged view of committed and dirty entries in `[from, to)`, in key order.
@@ -168,11 +207,13 @@ impl CachedStore {
 
     /// Takes this transaction's entries (for the changelog and the post-commit batch).
     pub fn take_dirty(&mut self) -> Vec<Entry> {
+        self.undo.clear();
         std::mem::take(&mut self.dirty).into_iter().collect()
     }
 
     /// Forgets uncommitted writes (transaction aborted or task crashed).
     pub fn discard(&mut self) {
+        self.undo.clear();
         self.dirty.clear();
     }
 }

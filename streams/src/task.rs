@@ -149,6 +149,9 @@ impl Task {
             metrics: TaskMetrics::new(metrics, &names),
             out_seq: 0,
             punctuation: None,
+            counted_out: 0,
+            failing: None,
+            rejections: Vec::new(),
         };
         let processors = (0..topology.nodes.len()).map(|_| None).collect();
         Ok(Task {
@@ -345,6 +348,8 @@ impl Task {
 
     /// Records produced since the last call (to be sent within the open transaction).
     pub fn take_output(&mut self) -> Vec<OutRecord> {
+        self.core.count_outputs();
+        self.core.counted_out = 0;
         std::mem::take(&mut self.core.out)
     }
 
@@ -422,6 +427,7 @@ impl Task {
         }
         self.pending.clear();
         self.core.out.clear();
+        self.core.counted_out = 0;
         self.inputs.clear();
     }
 

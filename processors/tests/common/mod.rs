@@ -230,6 +230,15 @@ impl Harness {
         self.dlq(topic).iter().map(|r| r.headers.get_str(header::ERROR_CLASS).unwrap_or("").to_string()).collect()
     }
 
+    /// (rejecting processor, reason) of each dead letter on `topic`'s dead-letter topic, sorted.
+    pub fn dlq_rejections(&self, topic: &str) -> Vec<(String, String)> {
+        let text = |r: &streams::record::OutRecord, h: &str| r.headers.get_str(h).unwrap_or("").to_string();
+        let mut out: Vec<_> =
+            self.dlq(topic).iter().map(|r| (text(r, header::ERROR_PROCESSOR), text(r, header::ERROR_CLASS))).collect();
+        out.sort();
+        out
+    }
+
     // ---- stores ----
     pub fn balance(&self, account: &str) -> Option<BalanceState> {
         self.d

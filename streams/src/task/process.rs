@@ -100,33 +100,43 @@ impl Task {
                 self.core.clocks.observe(i, time);
                 self.core.stream_time = self.core.stream_time.max(time);
                 let result = self.dispatch_source(src, record);
+                self.core.count_outputs();
                 // Counted once its children ran: whoever sees it counted also sees what it emitted.
                 self.core.metrics.processed(src);
-                match result {
-                    Ok(()) => {}
-                    Err(e @ ProcessError::Data { .. }) => self.handle_bad_record(&raw, e)?,
-                    Err(source) => return Err(TaskError::Process { task: self.core.id, source }),
-                }
                 self.core.clocks.current = None;
+                if let Err(source) = result {
+                    self.core.release_savepoints();
+                    return Err(TaskError::Process { task: self.core.id, source });
+                }
+                for (node, e) in std::mem::take(&mut self.core.rejections) {
+                    let processor = self.core.topology.nodes[node].name.clone();
+                    self.handle_bad_record(&raw, e, &processor)?;
+                }
             }
             Item::Bad(e) => {
                 self.core.metrics.processed(src);
-                self.handle_bad_record(&raw, e)?;
+                let source = self.core.topology.nodes[src].name.clone();
+                self.handle_bad_record(&raw, e, &source)?;
             }
             Item::Misplaced { partition } => self.re_place(i, &raw, partition),
             Item::Retry(_) => unreachable!("handled above"),
         }
+        self.core.release_savepoints();
+        self.core.count_outputs();
         self.core.meta = None;
         self.core.metrics.all.process_latency.observe(started.elapsed().as_secs_f64());
         self.punctuate_stream_time()
     }
 
-    /// Hands a decoded record to every child of its source: a clone to all but the last.
+    /// Hands a decoded record to every child of its source (a clone to all but the last), each
+    /// all-or-nothing on its own: a child that rejects the record leaves no writes or outputs
+    /// and is dead-lettered by name, and its siblings apply the record whatever their order.
     fn dispatch_source(&mut self, src: usize, record: Box<dyn std::any::Any + Send>) -> Result<(), ProcessError> {
         let topo = self.core.topology.clone();
         let NodeKind::Source { cloner, .. } = &topo.nodes[src].kind else {
             unreachable!("inputs are read by source nodes")
         };
+        self.core.failing = None;
         let children = &topo.children[src];
         let mut record = Some(record);
         for (n, &child) in children.iter().enumerate() {
@@ -137,7 +147,7 @@ impl Task {
             };
             self.core.metrics.forwarded(src);
             let mut ctx = ProcessorContext { core: &mut self.core, processors: &mut self.processors, node: src };
-            ctx.dispatch(child, r)?;
+            ctx.dispatch_isolated(child, r)?;
         }
         Ok(())
     }
@@ -192,7 +202,15 @@ impl Task {
         });
     }
 
-    pub(super) fn handle_bad_record(&mut self, raw: &RawRecord, error: ProcessError) -> Result<(), TaskError> {
+    /// Handles a record `processor` rejected (a source that could not decode it, or the
+    /// processor whose data error it is) as configured: fail, skip, or dead-letter it with the
+    /// reason and the processor in its headers.
+    pub(super) fn handle_bad_record(
+        &mut self,
+        raw: &RawRecord,
+        error: ProcessError,
+        processor: &str,
+    ) -> Result<(), TaskError> {
         let reason = error.class().to_string();
         let metrics = &self.core.metrics.all;
         // A record re-placed from a user topic is dead-lettered where that topic's are.
@@ -203,7 +221,7 @@ impl Task {
         match self.config.errors {
             ErrorHandling::Fail => return Err(TaskError::Process { task: self.core.id, source: error }),
             ErrorHandling::LogAndContinue => {
-                tracing::warn!(task = %self.core.id, topic = %raw.topic, partition = raw.partition, offset = raw.offset, %reason, "skipping bad record");
+                tracing::warn!(task = %self.core.id, topic = %raw.topic, partition = raw.partition, offset = raw.offset, %reason, processor, "skipping bad record");
                 metrics.dead_letters.with_label_values(&[&origin, &reason]).inc();
             }
             ErrorHandling::DeadLetter => {
@@ -212,6 +230,7 @@ impl Task {
                 let mut headers = raw.headers.clone();
                 headers.set(header::ERROR_CLASS, reason.as_bytes());
                 headers.set(header::ERROR_MESSAGE, error.to_string());
+                headers.set(header::ERROR_PROCESSOR, processor.as_bytes());
                 if origin == raw.topic {
                     headers.set(header::SOURCE_TOPIC, raw.topic.as_bytes());
                     headers.set(header::SOURCE_PARTITION, raw.partition.to_string());
