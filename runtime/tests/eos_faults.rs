@@ -279,6 +279,11 @@ fn the_broker_killed_mid_stream_and_restarted_loses_and_doubles_nothing() {
     if child_role().is_some() {
         return;
     }
+    // The engine runs in this process: its warnings (RUST_LOG for more) go to the test output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
     let kafka = Kafka::cluster(1);
     let (i, o) = topics(&kafka);
     let records = input(20_000, 0);

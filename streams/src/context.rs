@@ -224,6 +224,13 @@ impl<'a> ProcessorContext<'a> {
         self.core.metrics.all.late_records.with_label_values(&[self.node_name()]).inc();
     }
 
+    /// Names of this processor's children in the order they were added: the names
+    /// [`ProcessorContext::forward_to`] takes.
+    pub fn child_names(&self) -> Vec<String> {
+        let topo = &self.core.topology;
+        topo.children[self.node].iter().map(|&c| topo.nodes[c].name.clone()).collect()
+    }
+
     /// Sends `record` to every child of this processor.
     ///
     /// Each record is all-or-nothing per branch. With one child, the child's data error is
@@ -281,6 +288,9 @@ impl<'a> ProcessorContext<'a> {
         let mut p = self.processors[child]
             .take()
             .ok_or_else(|| ProcessError::Internal("topology cycle or missing processor".into()))?;
+        // Whoever failed before this call was handled already; only an error from this call's
+        // own branch names its processor.
+        self.core.failing = None;
         let result = {
             let mut ctx = ProcessorContext { core: &mut *self.core, processors: &mut *self.processors, node: child };
             p.process_any(record, &mut ctx)

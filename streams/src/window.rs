@@ -232,7 +232,7 @@ where
             }
         }
         if !any_open {
-            ctx.core.metrics.all.late_records.with_label_values(&[ctx.node_name()]).inc();
+            ctx.count_late();
             if let Some(late) = self.late_child.clone() {
                 ctx.forward_to(&late, record)?;
             }
@@ -305,12 +305,7 @@ where
 
 impl<K, V, A, I, F> WindowedAggregate<K, V, A, I, F> {
     fn result_children(&self, ctx: &ProcessorContext<'_>) -> Vec<String> {
-        let topo = &ctx.core.topology;
-        topo.children[ctx.node]
-            .iter()
-            .map(|&c| topo.nodes[c].name.clone())
-            .filter(|n| Some(n) != self.late_child.as_ref())
-            .collect()
+        ctx.child_names().into_iter().filter(|n| Some(n) != self.late_child.as_ref()).collect()
     }
 }
 
