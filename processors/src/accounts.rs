@@ -15,13 +15,17 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use schemas::{AccountEvent, AccountEventType, AccountType, TransactionEvent};
 use serde::{Deserialize, Serialize};
-use streams::{ProcessError, Processor, ProcessorContext, Record};
+use streams::{JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde};
 
 use crate::balances::BalanceState;
 use crate::budgets::KEY_MISMATCH;
 use crate::fx;
 use crate::topology::{nodes, stores, Shared};
 use crate::transfers_in::HeldTransfers;
+
+/// Typed handle of the `accounts` store: account_id → owner and currency (the `accounts` topic as a table).
+pub const ACCOUNTS_STORE: KvStoreDef<String, AccountRecord> =
+    KvStoreDef::new(stores::ACCOUNTS, &StringSerde, &JsonSerde::new());
 
 /// Dead-letter reason for an account event that would change a known account's owner or
 /// currency (a new account id is the way to do either).
@@ -59,7 +63,7 @@ pub struct AccountRecord {
 
 /// The record of `account_id`, if its account event has been processed.
 pub fn record(ctx: &mut ProcessorContext<'_>, account_id: &str) -> Result<Option<AccountRecord>, ProcessError> {
-    Ok(ctx.kv_store::<String, AccountRecord>(stores::ACCOUNTS)?.get(&account_id.to_string())?)
+    Ok(ctx.store(&ACCOUNTS_STORE)?.get(&account_id.to_string())?)
 }
 
 /// Fills the `accounts` table and attributes balances (see the module docs).
@@ -130,7 +134,7 @@ impl Processor<String, AccountEvent> for AccountsProcessor {
             }
         }
         // Everything fallible about the record comes before any write.
-        let balance = ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.get(&ev.account_id)?;
+        let balance = ctx.store(&crate::balances::BALANCES_STORE)?.get(&ev.account_id)?;
         let attributed = match &balance {
             Some(b) => self.attribute(ctx, b, ev)?,
             None => None,
@@ -148,7 +152,7 @@ impl Processor<String, AccountEvent> for AccountsProcessor {
             updated_at: at,
             last_event_id: ev.event_id.clone(),
         };
-        ctx.kv_store::<String, AccountRecord>(stores::ACCOUNTS)?.put(&ev.account_id, &rec)?;
+        ctx.store(&ACCOUNTS_STORE)?.put(&ev.account_id, &rec)?;
         match (balance, attributed) {
             // A new account: an empty balance the owner can read before its first leg.
             (None, _) => {
@@ -161,11 +165,11 @@ impl Processor<String, AccountEvent> for AccountsProcessor {
                     last_transaction_id: String::new(),
                     updated_at: at,
                 };
-                ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.put(&ev.account_id, &empty)?;
+                ctx.store(&crate::balances::BALANCES_STORE)?.put(&ev.account_id, &empty)?;
             }
             // Legs came first: the derived record now says who owns the money, in which currency.
             (Some(_), Some(b)) => {
-                ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.put(&ev.account_id, &b)?;
+                ctx.store(&crate::balances::BALANCES_STORE)?.put(&ev.account_id, &b)?;
                 ctx.forward_to(nodes::BALANCES_SINK, Record::new(ev.account_id.clone(), b.to_event(), at))?;
             }
             (Some(_), None) => {}

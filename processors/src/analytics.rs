@@ -21,13 +21,23 @@ use chrono::Days;
 use rust_decimal::Decimal;
 use schemas::{Category, SpendingAggregate, TimestampMillis, TransactionEvent, TransactionKind};
 use serde::{Deserialize, Serialize};
-use streams::{EmitStrategy, ProcessError, Processor, ProcessorContext, Record, Windowed};
+use streams::{
+    EmitStrategy, JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde, Windowed,
+};
 
 use crate::dedupe::{user_key, Dedupe, Lane};
 use crate::legs::{moves_money, spending_delta};
 use crate::periods::{local_date, local_midnight_ms, parse_tz};
 use crate::topology::{nodes, stores, Shared, UserInput};
 use crate::{fx, periods};
+
+/// Typed handle of the `cash-flow` store: `user_id|YYYY-MM` → the month's cash flow.
+pub const CASH_FLOW_STORE: KvStoreDef<String, CashFlow> =
+    KvStoreDef::new(stores::CASH_FLOW, &StringSerde, &JsonSerde::new());
+
+/// Typed handle of the `analytics-clock` store: `"clock"` → the largest `occurred_at` analytics has seen.
+pub const ANALYTICS_CLOCK_STORE: KvStoreDef<String, i64> =
+    KvStoreDef::new(stores::ANALYTICS_CLOCK, &StringSerde, &JsonSerde::new());
 
 /// Key of the single entry of the `analytics-clock` store.
 pub const CLOCK_KEY: &str = "clock";
@@ -139,18 +149,16 @@ impl AnalyticsProcessor {
         month: &str,
         base: &str,
     ) -> Result<CashFlow, ProcessError> {
-        Ok(ctx.kv_store::<String, CashFlow>(stores::CASH_FLOW)?.get(&cash_flow_key(user, month))?.unwrap_or_else(
-            || CashFlow {
-                user_id: user.to_string(),
-                month: month.to_string(),
-                money_in: Decimal::ZERO,
-                money_out: Decimal::ZERO,
-                transfers_out: Decimal::ZERO,
-                transfers_in: Decimal::ZERO,
-                count: 0,
-                currency: base.to_string(),
-            },
-        ))
+        Ok(ctx.store(&CASH_FLOW_STORE)?.get(&cash_flow_key(user, month))?.unwrap_or_else(|| CashFlow {
+            user_id: user.to_string(),
+            month: month.to_string(),
+            money_in: Decimal::ZERO,
+            money_out: Decimal::ZERO,
+            transfers_out: Decimal::ZERO,
+            transfers_in: Decimal::ZERO,
+            count: 0,
+            currency: base.to_string(),
+        }))
     }
 
     fn transaction(
@@ -182,7 +190,7 @@ impl AnalyticsProcessor {
         *line += magnitude;
         flow.count += 1;
 
-        let clock = ctx.kv_store::<String, i64>(stores::ANALYTICS_CLOCK)?.get(&CLOCK_KEY.to_string())?;
+        let clock = ctx.store(&ANALYTICS_CLOCK_STORE)?.get(&CLOCK_KEY.to_string())?;
         let clock = clock.unwrap_or(i64::MIN).max(at);
         let grace = self.shared.config.analytics.grace_ms;
         let mut daily = None;
@@ -212,8 +220,8 @@ impl AnalyticsProcessor {
         }
 
         // Writes.
-        ctx.kv_store::<String, i64>(stores::ANALYTICS_CLOCK)?.put(&CLOCK_KEY.to_string(), &clock)?;
-        ctx.kv_store::<String, CashFlow>(stores::CASH_FLOW)?.put(&cash_flow_key(user, &month), &flow)?;
+        ctx.store(&ANALYTICS_CLOCK_STORE)?.put(&CLOCK_KEY.to_string(), &clock)?;
+        ctx.store(&CASH_FLOW_STORE)?.put(&cash_flow_key(user, &month), &flow)?;
         if let Some((wkey, w, is_new)) = daily {
             ctx.window_store::<String, DailySpending>(stores::SPENDING_DAILY)?.put(&wkey, w.window_start, &w)?;
             if self.emit_strategy() == EmitStrategy::OnUpdate {
@@ -273,7 +281,7 @@ impl AnalyticsProcessor {
         let mut flow = Self::load_cash_flow(ctx, owner, &month, &base)?;
         flow.transfers_in += fx::convert(&self.shared.tables, ctx, tx.amount, &tx.currency, &flow.currency)?;
         flow.count += 1;
-        ctx.kv_store::<String, CashFlow>(stores::CASH_FLOW)?.put(&cash_flow_key(owner, &month), &flow)?;
+        ctx.store(&CASH_FLOW_STORE)?.put(&cash_flow_key(owner, &month), &flow)?;
         self.dedupe_in.remember(ctx, &key, at)
     }
 }

@@ -13,13 +13,21 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use schemas::{BalanceUpdated, Notification, TimestampMillis, TransactionEvent};
 use serde::{Deserialize, Serialize};
-use streams::{ProcessError, Processor, ProcessorContext, Record};
+use streams::{JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde};
 
 use crate::dedupe::{leg_key, Dedupe, Lane};
 use crate::legs::{credit_leg, debit_leg, Leg};
 use crate::topology::{nodes, stores, Shared};
 use crate::transfers_in::HeldTransfers;
 use crate::{accounts, fx, notifications};
+
+/// Typed handle of the `balances` store: account_id → the account's balance.
+pub const BALANCES_STORE: KvStoreDef<String, BalanceState> =
+    KvStoreDef::new(stores::BALANCES, &StringSerde, &JsonSerde::new());
+
+/// Typed handle of the `balance-lineage` store: [`lineage_key`] → one applied leg.
+pub const LINEAGE_STORE: KvStoreDef<String, LineageEntry> =
+    KvStoreDef::new(stores::BALANCE_LINEAGE, &StringSerde, &JsonSerde::new());
 
 /// Value of the `balances` store (key: account_id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,18 +136,15 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
         }
         let at = tx.occurred_at.0;
         let record = accounts::owner_for_leg(ctx, &mv.account_id, tx, mv.leg == Leg::Debit)?;
-        let mut state =
-            ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.get(&mv.account_id)?.unwrap_or_else(|| {
-                BalanceState {
-                    account_id: mv.account_id.clone(),
-                    user_id: record.as_ref().map(|r| r.user_id.clone()).unwrap_or_default(),
-                    currency: record.as_ref().map_or_else(|| tx.currency.clone(), |r| r.currency.clone()),
-                    balance: Decimal::ZERO,
-                    applied_count: 0,
-                    last_transaction_id: String::new(),
-                    updated_at: at,
-                }
-            });
+        let mut state = ctx.store(&BALANCES_STORE)?.get(&mv.account_id)?.unwrap_or_else(|| BalanceState {
+            account_id: mv.account_id.clone(),
+            user_id: record.as_ref().map(|r| r.user_id.clone()).unwrap_or_default(),
+            currency: record.as_ref().map_or_else(|| tx.currency.clone(), |r| r.currency.clone()),
+            balance: Decimal::ZERO,
+            applied_count: 0,
+            last_transaction_id: String::new(),
+            updated_at: at,
+        });
         let owner_before = state.user_id.clone();
         // Everything fallible about the record comes before any write.
         let magnitude = fx::convert(&self.shared.tables, ctx, mv.signed_amount.abs(), &tx.currency, &state.currency)?;
@@ -176,7 +181,7 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
             )?;
         }
 
-        let mut lineage = ctx.kv_store::<String, LineageEntry>(stores::BALANCE_LINEAGE)?;
+        let mut lineage = ctx.store(&LINEAGE_STORE)?;
         let entry = LineageEntry {
             transaction_id: tx.transaction_id.clone(),
             leg: mv.leg,
@@ -189,7 +194,7 @@ impl Processor<String, TransactionEvent> for BalancesProcessor {
         if state.applied_count > kept {
             lineage.delete(&lineage_key(&mv.account_id, state.applied_count - kept))?;
         }
-        ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.put(&mv.account_id, &state)?;
+        ctx.store(&BALANCES_STORE)?.put(&mv.account_id, &state)?;
         if owner_before.is_empty() && !state.user_id.is_empty() {
             // The owner is known now: transfers into the account held for want of one go to them.
             self.held.release(ctx, &mv.account_id, &state.user_id)?;

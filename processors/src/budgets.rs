@@ -13,13 +13,17 @@ use schemas::{
     TransactionEvent,
 };
 use serde::{Deserialize, Serialize};
-use streams::{ProcessError, Processor, ProcessorContext, Record};
+use streams::{JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde};
 
 use crate::dedupe::{user_key, Dedupe, Lane};
 use crate::legs::{moves_money, spending_delta};
 use crate::periods::{date_key, local_date, period_containing, user_tz, Period};
 use crate::topology::{nodes, stores, Shared, UserInput};
 use crate::{fx, notifications};
+
+/// Typed handle of the `budgets` store: user_id → budgets, spending, alerts raised.
+pub const BUDGETS_STORE: KvStoreDef<String, UserBudgets> =
+    KvStoreDef::new(stores::BUDGETS, &StringSerde, &JsonSerde::new());
 
 /// Dead-letter reason for an event whose key is not its `user_id`.
 pub const KEY_MISMATCH: &str = "key_mismatch";
@@ -140,7 +144,7 @@ impl BudgetsProcessor {
     }
 
     fn load(ctx: &mut ProcessorContext<'_>, user: &str) -> Result<UserBudgets, ProcessError> {
-        Ok(ctx.kv_store::<String, UserBudgets>(stores::BUDGETS)?.get(&user.to_string())?.unwrap_or_default())
+        Ok(ctx.store(&BUDGETS_STORE)?.get(&user.to_string())?.unwrap_or_default())
     }
 
     fn emit(ctx: &mut ProcessorContext<'_>, alerts: Vec<BudgetAlert>) -> Result<(), ProcessError> {
@@ -185,7 +189,7 @@ impl BudgetsProcessor {
             alerts.extend(evaluate(&tx.user_id, &budget, &period, spent, &mut state.alerts, &trigger));
         }
         Self::emit(ctx, alerts)?;
-        ctx.kv_store::<String, UserBudgets>(stores::BUDGETS)?.put(&tx.user_id, &state)?;
+        ctx.store(&BUDGETS_STORE)?.put(&tx.user_id, &state)?;
         self.dedupe.remember(ctx, &key, at)
     }
 
@@ -248,7 +252,7 @@ impl BudgetsProcessor {
             }
         };
         Self::emit(ctx, alerts)?;
-        ctx.kv_store::<String, UserBudgets>(stores::BUDGETS)?.put(&ev.user_id, &state)?;
+        ctx.store(&BUDGETS_STORE)?.put(&ev.user_id, &state)?;
         Ok(())
     }
 }

@@ -16,13 +16,16 @@ use schemas::{
     TransactionKind,
 };
 use serde::{Deserialize, Serialize};
-use streams::{ProcessError, Processor, ProcessorContext, Record};
+use streams::{JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde};
 
 use crate::budgets::KEY_MISMATCH;
 use crate::dedupe::{user_key, Dedupe, Lane};
 use crate::legs::moves_money;
 use crate::topology::{nodes, stores, Shared, UserInput};
 use crate::{fx, notifications};
+
+/// Typed handle of the `goals` store: user_id → the user's goals.
+pub const GOALS_STORE: KvStoreDef<String, UserGoals> = KvStoreDef::new(stores::GOALS, &StringSerde, &JsonSerde::new());
 
 /// Dead-letter reason for a GOAL_UPDATED that changes the goal's currency.
 pub const INVALID_GOAL_UPDATE: &str = "invalid_goal_update";
@@ -167,7 +170,7 @@ impl GoalsProcessor {
     }
 
     fn load(ctx: &mut ProcessorContext<'_>, user: &str) -> Result<UserGoals, ProcessError> {
-        Ok(ctx.kv_store::<String, UserGoals>(stores::GOALS)?.get(&user.to_string())?.unwrap_or_default())
+        Ok(ctx.store(&GOALS_STORE)?.get(&user.to_string())?.unwrap_or_default())
     }
 
     fn emit(
@@ -243,7 +246,7 @@ impl GoalsProcessor {
             Self::emit(ctx, progress, notes)?;
         }
         if changed {
-            ctx.kv_store::<String, UserGoals>(stores::GOALS)?.put(&user.to_string(), &state)?;
+            ctx.store(&GOALS_STORE)?.put(&user.to_string(), &state)?;
         }
         Ok(())
     }
@@ -301,7 +304,7 @@ impl GoalsProcessor {
                 return Err(ProcessError::data(schemas::reason::INVALID_FIELD, "goal event type UNKNOWN"));
             }
         }
-        ctx.kv_store::<String, UserGoals>(stores::GOALS)?.put(&ev.user_id, &state)?;
+        ctx.store(&GOALS_STORE)?.put(&ev.user_id, &state)?;
         Ok(())
     }
 }

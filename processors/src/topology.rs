@@ -43,16 +43,16 @@ use streams::{
     SourceOptions, StoreSpec, StringSerde, Topology, TopologyError, Windowed,
 };
 
-use crate::accounts::{AccountRecord, AccountsProcessor};
-use crate::analytics::{AnalyticsProcessor, CashFlow, DailySpending};
-use crate::fraud::{FraudProcessor, FraudState};
+use crate::accounts::AccountsProcessor;
+use crate::analytics::{AnalyticsProcessor, DailySpending};
+use crate::fraud::FraudProcessor;
 
-use crate::balances::{BalanceState, BalancesProcessor, LineageEntry};
-use crate::budgets::{BudgetsProcessor, UserBudgets};
+use crate::balances::BalancesProcessor;
+use crate::budgets::BudgetsProcessor;
 use crate::config::FinanceConfig;
 use crate::dedupe::{Dedupe, DedupeEntry, Lane};
 use crate::expiry::Slot;
-use crate::goals::{GoalsProcessor, UserGoals};
+use crate::goals::GoalsProcessor;
 use crate::legs::{credit_leg, moves_money, Leg};
 use crate::tables::GlobalTables;
 use crate::transfers_in::TransferInOwner;
@@ -324,11 +324,8 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         &[nodes::TRANSFER_CREDITS],
     )?;
     let fraud_procs = [nodes::FRAUD, nodes::FRAUD_CREDITS];
-    top.add_state_store(StoreSpec::key_value::<String, FraudState>(stores::FRAUD, StringSerde, json()), &fraud_procs)?
-        .add_state_store(
-            StoreSpec::key_value::<String, Vec<FraudScore>>(stores::FRAUD_SCORES, StringSerde, json()),
-            &[nodes::FRAUD],
-        )?
+    top.add_store(&crate::fraud::FRAUD_STATE_STORE, &fraud_procs)?
+        .add_store(&crate::fraud::FRAUD_SCORES_STORE, &[nodes::FRAUD])?
         .add_state_store(
             StoreSpec::key_value::<String, DedupeEntry>(stores::FRAUD_DEDUPE, StringSerde, json()),
             &fraud_procs,
@@ -361,37 +358,31 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
     )?;
     let balance_procs = [nodes::BALANCES, nodes::BALANCE_CREDITS];
     let owner_procs = [nodes::ACCOUNT_EVENTS, nodes::BALANCES, nodes::BALANCE_CREDITS, nodes::TRANSFER_IN_OWNER];
-    top.add_state_store(
-        StoreSpec::key_value::<String, AccountRecord>(stores::ACCOUNTS, StringSerde, json()),
-        &owner_procs,
-    )?
-    .add_state_store(StoreSpec::key_value::<String, BalanceState>(stores::BALANCES, StringSerde, json()), &owner_procs)?
-    .add_state_store(
-        StoreSpec::key_value::<String, Slot<TransactionEvent>>(stores::TRANSFERS_IN_HELD, StringSerde, json()),
-        &[nodes::ACCOUNT_EVENTS, nodes::BALANCES, nodes::TRANSFER_IN_OWNER],
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<String, LineageEntry>(stores::BALANCE_LINEAGE, StringSerde, json()),
-        &balance_procs,
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<String, DedupeEntry>(stores::BALANCES_DEDUPE, StringSerde, json()),
-        &balance_procs,
-    )?
-    .add_sink::<String, BalanceUpdated>(
-        nodes::BALANCES_SINK,
-        &t.account_balances,
-        StringSerde,
-        AvroSerde::<BalanceUpdated>::new(registry.clone()),
-        &[nodes::BALANCES, nodes::BALANCE_CREDITS, nodes::ACCOUNT_EVENTS],
-    )?
-    .add_sink::<String, Notification>(
-        nodes::BALANCE_NOTIFICATIONS_SINK,
-        &t.notifications,
-        StringSerde,
-        AvroSerde::<Notification>::new(registry.clone()),
-        &balance_procs,
-    )?;
+    top.add_store(&crate::accounts::ACCOUNTS_STORE, &owner_procs)?
+        .add_store(&crate::balances::BALANCES_STORE, &owner_procs)?
+        .add_state_store(
+            StoreSpec::key_value::<String, Slot<TransactionEvent>>(stores::TRANSFERS_IN_HELD, StringSerde, json()),
+            &[nodes::ACCOUNT_EVENTS, nodes::BALANCES, nodes::TRANSFER_IN_OWNER],
+        )?
+        .add_store(&crate::balances::LINEAGE_STORE, &balance_procs)?
+        .add_state_store(
+            StoreSpec::key_value::<String, DedupeEntry>(stores::BALANCES_DEDUPE, StringSerde, json()),
+            &balance_procs,
+        )?
+        .add_sink::<String, BalanceUpdated>(
+            nodes::BALANCES_SINK,
+            &t.account_balances,
+            StringSerde,
+            AvroSerde::<BalanceUpdated>::new(registry.clone()),
+            &[nodes::BALANCES, nodes::BALANCE_CREDITS, nodes::ACCOUNT_EVENTS],
+        )?
+        .add_sink::<String, Notification>(
+            nodes::BALANCE_NOTIFICATIONS_SINK,
+            &t.notifications,
+            StringSerde,
+            AvroSerde::<Notification>::new(registry.clone()),
+            &balance_procs,
+        )?;
 
     // Users sub-topology.
     top.add_repartition::<String, TransactionEvent>(
@@ -451,78 +442,69 @@ pub fn finance_topology(cfg: &FinanceConfig, registry: Arc<dyn SchemaRegistry>) 
         move || AnalyticsProcessor::new(s.clone()),
         &[nodes::USER_TRANSACTIONS, nodes::TRANSFERS_IN],
     )?;
-    top.add_state_store(
-        StoreSpec::key_value::<String, UserBudgets>(stores::BUDGETS, StringSerde, json()),
-        &[nodes::BUDGETS],
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<String, DedupeEntry>(stores::BUDGETS_DEDUPE, StringSerde, json()),
-        &[nodes::BUDGETS],
-    )?
-    .add_state_store(StoreSpec::key_value::<String, UserGoals>(stores::GOALS, StringSerde, json()), &[nodes::GOALS])?
-    .add_state_store(
-        StoreSpec::key_value::<String, DedupeEntry>(stores::GOALS_DEDUPE, StringSerde, json()),
-        &[nodes::GOALS],
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<String, DailySpending>(stores::SPENDING_DAILY, StringSerde, json()),
-        &[nodes::ANALYTICS],
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<(i64, Windowed<String>), ()>(
-            stores::SPENDING_DAILY_OPEN,
-            OpenWindowSerde::<String>::default(),
-            UnitSerde,
-        ),
-        &[nodes::ANALYTICS],
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<(i64, Windowed<String>), ()>(
-            stores::SPENDING_DAILY_CLOSED,
-            OpenWindowSerde::<String>::default(),
-            UnitSerde,
-        ),
-        &[nodes::ANALYTICS],
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<String, i64>(stores::ANALYTICS_CLOCK, StringSerde, json()),
-        &[nodes::ANALYTICS],
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<String, CashFlow>(stores::CASH_FLOW, StringSerde, json()),
-        &[nodes::ANALYTICS],
-    )?
-    .add_state_store(
-        StoreSpec::key_value::<String, DedupeEntry>(stores::ANALYTICS_DEDUPE, StringSerde, json()),
-        &[nodes::ANALYTICS],
-    )?
-    .add_sink::<String, SpendingAggregate>(
-        nodes::SPENDING_DAILY_SINK,
-        &t.spending_daily,
-        StringSerde,
-        AvroSerde::<SpendingAggregate>::new(registry.clone()),
-        &[nodes::ANALYTICS],
-    )?
-    .add_sink::<String, BudgetAlert>(
-        nodes::BUDGET_ALERTS_SINK,
-        &t.budget_alerts,
-        StringSerde,
-        AvroSerde::<BudgetAlert>::new(registry.clone()),
-        &[nodes::BUDGETS],
-    )?
-    .add_sink::<String, GoalProgress>(
-        nodes::GOAL_PROGRESS_SINK,
-        &t.goal_progress,
-        StringSerde,
-        AvroSerde::<GoalProgress>::new(registry.clone()),
-        &[nodes::GOALS],
-    )?
-    .add_sink::<String, Notification>(
-        nodes::USER_NOTIFICATIONS_SINK,
-        &t.notifications,
-        StringSerde,
-        AvroSerde::<Notification>::new(registry),
-        &[nodes::BUDGETS, nodes::GOALS],
-    )?;
+    top.add_store(&crate::budgets::BUDGETS_STORE, &[nodes::BUDGETS])?
+        .add_state_store(
+            StoreSpec::key_value::<String, DedupeEntry>(stores::BUDGETS_DEDUPE, StringSerde, json()),
+            &[nodes::BUDGETS],
+        )?
+        .add_store(&crate::goals::GOALS_STORE, &[nodes::GOALS])?
+        .add_state_store(
+            StoreSpec::key_value::<String, DedupeEntry>(stores::GOALS_DEDUPE, StringSerde, json()),
+            &[nodes::GOALS],
+        )?
+        .add_state_store(
+            StoreSpec::key_value::<String, DailySpending>(stores::SPENDING_DAILY, StringSerde, json()),
+            &[nodes::ANALYTICS],
+        )?
+        .add_state_store(
+            StoreSpec::key_value::<(i64, Windowed<String>), ()>(
+                stores::SPENDING_DAILY_OPEN,
+                OpenWindowSerde::<String>::default(),
+                UnitSerde,
+            ),
+            &[nodes::ANALYTICS],
+        )?
+        .add_state_store(
+            StoreSpec::key_value::<(i64, Windowed<String>), ()>(
+                stores::SPENDING_DAILY_CLOSED,
+                OpenWindowSerde::<String>::default(),
+                UnitSerde,
+            ),
+            &[nodes::ANALYTICS],
+        )?
+        .add_store(&crate::analytics::ANALYTICS_CLOCK_STORE, &[nodes::ANALYTICS])?
+        .add_store(&crate::analytics::CASH_FLOW_STORE, &[nodes::ANALYTICS])?
+        .add_state_store(
+            StoreSpec::key_value::<String, DedupeEntry>(stores::ANALYTICS_DEDUPE, StringSerde, json()),
+            &[nodes::ANALYTICS],
+        )?
+        .add_sink::<String, SpendingAggregate>(
+            nodes::SPENDING_DAILY_SINK,
+            &t.spending_daily,
+            StringSerde,
+            AvroSerde::<SpendingAggregate>::new(registry.clone()),
+            &[nodes::ANALYTICS],
+        )?
+        .add_sink::<String, BudgetAlert>(
+            nodes::BUDGET_ALERTS_SINK,
+            &t.budget_alerts,
+            StringSerde,
+            AvroSerde::<BudgetAlert>::new(registry.clone()),
+            &[nodes::BUDGETS],
+        )?
+        .add_sink::<String, GoalProgress>(
+            nodes::GOAL_PROGRESS_SINK,
+            &t.goal_progress,
+            StringSerde,
+            AvroSerde::<GoalProgress>::new(registry.clone()),
+            &[nodes::GOALS],
+        )?
+        .add_sink::<String, Notification>(
+            nodes::USER_NOTIFICATIONS_SINK,
+            &t.notifications,
+            StringSerde,
+            AvroSerde::<Notification>::new(registry),
+            &[nodes::BUDGETS, nodes::GOALS],
+        )?;
     Ok(top)
 }

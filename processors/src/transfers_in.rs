@@ -22,7 +22,6 @@ use schemas::TransactionEvent;
 use streams::{ProcessError, Processor, ProcessorContext, Record};
 
 use crate::accounts;
-use crate::balances::BalanceState;
 use crate::expiry::{Expiring, Lane};
 use crate::legs::credit_leg;
 use crate::topology::{nodes, stores, Shared};
@@ -42,7 +41,7 @@ pub fn owner_of(ctx: &mut ProcessorContext<'_>, account_id: &str) -> Result<Opti
     if let Some(r) = accounts::record(ctx, account_id)? {
         return Ok(Some(r.user_id));
     }
-    let b = ctx.kv_store::<String, BalanceState>(stores::BALANCES)?.get(&account_id.to_string())?;
+    let b = ctx.store(&crate::balances::BALANCES_STORE)?.get(&account_id.to_string())?;
     Ok(b.map(|b| b.user_id).filter(|u| !u.is_empty()))
 }
 

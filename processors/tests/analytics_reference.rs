@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use common::*;
 use connectors::reference::{compute_in_order, AnalyticsConfig, ReferenceConfig};
 use connectors::{Generator, GeneratorConfig};
-use processors::analytics::CashFlow;
-use processors::{stores, AnalyticsConfig as ProcAnalytics, FinanceConfig, SpendingEmit};
+use processors::{AnalyticsConfig as ProcAnalytics, FinanceConfig, SpendingEmit};
 use rust_decimal::Decimal;
 use streams::DriverConfig;
 
@@ -48,7 +47,7 @@ fn run(emit: SpendingEmit) -> (Harness, Windows, Months) {
         })
         .collect();
     let months: Months =
-        h.d.store_all::<String, CashFlow>(stores::CASH_FLOW)
+        h.d.store(&processors::analytics::CASH_FLOW_STORE)
             .into_iter()
             .map(|(_, c)| {
                 ((c.user_id, c.month), (c.money_in, c.money_out, c.transfers_out, c.transfers_in, c.count, c.currency))

@@ -10,8 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use connectors::{Event, Generator, GeneratorConfig};
-use processors::analytics::CashFlow;
-use processors::{stores, AnalyticsConfig, FinanceConfig};
+use processors::{AnalyticsConfig, FinanceConfig};
 use rust_decimal::Decimal;
 use schemas::{AccountEventType, GoalEventType, TimestampMillis, TransactionEvent, TransactionKind};
 use streams::DriverConfig;
@@ -83,7 +82,7 @@ fn sums(h: &Harness, events: &[Event]) -> Sums {
             .collect(),
         cash_flow: h
             .d
-            .store_all::<String, CashFlow>(stores::CASH_FLOW)
+            .store(&processors::analytics::CASH_FLOW_STORE)
             .into_iter()
             .map(|(k, c)| (k, (c.money_in, c.money_out, c.transfers_out, c.transfers_in, c.count)))
             .collect(),

@@ -13,8 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::*;
 use connectors::import::{import, ImportMapping, ImportOptions, ImportSummary, ImportTarget};
 use connectors::ConnectorError;
-use processors::analytics::CashFlow;
-use processors::stores;
 use rust_decimal::Decimal;
 use schemas::TransactionKind::*;
 use schemas::*;
@@ -125,7 +123,7 @@ fn figures(h: &Harness) -> Figures {
         goal: (g.saved, g.milestones.clone()),
         cash_flow: h
             .d
-            .store_all::<String, CashFlow>(stores::CASH_FLOW)
+            .store(&processors::analytics::CASH_FLOW_STORE)
             .into_iter()
             .filter(|(_, c)| c.user_id == "u1")
             .map(|(k, c)| (k, c.money_in, c.money_out, c.count))

@@ -39,13 +39,21 @@ use std::sync::Arc;
 use chrono::Timelike;
 use rust_decimal::Decimal;
 use schemas::{FraudDecision, FraudScore, Notification, NotificationKind, TimestampMillis, TransactionEvent};
-use streams::{ProcessError, Processor, ProcessorContext, Record};
+use streams::{JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde};
 
 use crate::dedupe::{Dedupe, Lane};
 use crate::legs::{credit_leg, debit_leg, Leg};
 use crate::money_fmt::format_money;
 use crate::periods::user_tz;
 use crate::topology::{nodes, stores, Shared};
+
+/// Typed handle of the `fraud` store: account_id → fraud's features and own balance.
+pub const FRAUD_STATE_STORE: KvStoreDef<String, FraudState> =
+    KvStoreDef::new(stores::FRAUD, &StringSerde, &JsonSerde::new());
+
+/// Typed handle of the `fraud-scores` store: account_id → the latest scores, newest first.
+pub const FRAUD_SCORES_STORE: KvStoreDef<String, Vec<FraudScore>> =
+    KvStoreDef::new(stores::FRAUD_SCORES, &StringSerde, &JsonSerde::new());
 
 mod score;
 mod state;
@@ -130,7 +138,7 @@ impl FraudProcessor {
             model_version: cfg.model_version.clone(),
             scored_at: TimestampMillis(t),
         };
-        let mut kept = ctx.kv_store::<String, Vec<FraudScore>>(stores::FRAUD_SCORES)?;
+        let mut kept = ctx.store(&FRAUD_SCORES_STORE)?;
         let mut list = kept.get(&tx.account_id)?.unwrap_or_default();
         list.insert(0, fs.clone());
         list.truncate(cfg.scores_kept);
@@ -187,7 +195,7 @@ impl Processor<String, TransactionEvent> for FraudProcessor {
                 None => return Ok(()),
             },
         };
-        let mut state = ctx.kv_store::<String, FraudState>(stores::FRAUD)?.get(&account)?;
+        let mut state = ctx.store(&FRAUD_STATE_STORE)?.get(&account)?;
         let before = state.clone();
         let st = state.get_or_insert_with(|| FraudState::new(&account));
         let amount_usd = self.usd(ctx, tx.amount, &tx.currency)?;
@@ -213,7 +221,7 @@ impl Processor<String, TransactionEvent> for FraudProcessor {
         }
         if state != before {
             if let Some(s) = &state {
-                ctx.kv_store::<String, FraudState>(stores::FRAUD)?.put(&account, s)?;
+                ctx.store(&FRAUD_STATE_STORE)?.put(&account, s)?;
             }
         }
         Ok(())

@@ -241,17 +241,13 @@ impl Harness {
 
     // ---- stores ----
     pub fn balance(&self, account: &str) -> Option<BalanceState> {
-        self.d
-            .store_all::<String, BalanceState>(stores::BALANCES)
-            .into_iter()
-            .find(|(k, _)| k == account)
-            .map(|(_, v)| v)
+        self.d.store_get(&processors::balances::BALANCES_STORE, &account.to_string())
     }
     /// An account's lineage, newest first.
     pub fn lineage(&self, account: &str) -> Vec<LineageEntry> {
         let mut legs: Vec<(i64, LineageEntry)> = self
             .d
-            .store_all::<String, LineageEntry>(stores::BALANCE_LINEAGE)
+            .store(&processors::balances::LINEAGE_STORE)
             .into_iter()
             .filter_map(|(k, v)| processors::balances::lineage_seq(account, k.as_bytes()).map(|seq| (seq, v)))
             .collect();
@@ -259,32 +255,17 @@ impl Harness {
         legs.into_iter().map(|(_, v)| v).collect()
     }
     pub fn budgets(&self, user: &str) -> UserBudgets {
-        self.d
-            .store_all::<String, UserBudgets>(stores::BUDGETS)
-            .into_iter()
-            .find(|(k, _)| k == user)
-            .map(|(_, v)| v)
-            .unwrap_or_default()
+        self.d.store_get(&processors::budgets::BUDGETS_STORE, &user.to_string()).unwrap_or_default()
     }
     pub fn goals(&self, user: &str) -> UserGoals {
-        self.d
-            .store_all::<String, UserGoals>(stores::GOALS)
-            .into_iter()
-            .find(|(k, _)| k == user)
-            .map(|(_, v)| v)
-            .unwrap_or_default()
+        self.d.store_get(&processors::goals::GOALS_STORE, &user.to_string()).unwrap_or_default()
     }
     pub fn fraud_state(&self, account: &str) -> Option<FraudState> {
-        self.d.store_all::<String, FraudState>(stores::FRAUD).into_iter().find(|(k, _)| k == account).map(|(_, v)| v)
+        self.d.store_get(&processors::fraud::FRAUD_STATE_STORE, &account.to_string())
     }
     /// The `fraud-scores` store of an account (newest first).
     pub fn kept_scores(&self, account: &str) -> Vec<FraudScore> {
-        self.d
-            .store_all::<String, Vec<FraudScore>>(stores::FRAUD_SCORES)
-            .into_iter()
-            .find(|(k, _)| k == account)
-            .map(|(_, v)| v)
-            .unwrap_or_default()
+        self.d.store_get(&processors::fraud::FRAUD_SCORES_STORE, &account.to_string()).unwrap_or_default()
     }
     /// Every window of the `spending-daily` store.
     pub fn daily_windows(&self) -> Vec<DailySpending> {
@@ -299,19 +280,14 @@ impl Harness {
             .collect()
     }
     pub fn cash_flow(&self, user: &str, month: &str) -> Option<CashFlow> {
-        let key = format!("{user}|{month}");
-        self.d.store_all::<String, CashFlow>(stores::CASH_FLOW).into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.d.store_get(&processors::analytics::CASH_FLOW_STORE, &format!("{user}|{month}"))
     }
     /// `finstream_late_records_total{processor="analytics"}`.
     pub fn late_records(&self) -> u64 {
         self.d.metrics().late_records.with_label_values(&["analytics"]).get()
     }
     pub fn account_record(&self, account: &str) -> Option<processors::accounts::AccountRecord> {
-        self.d
-            .store_all::<String, processors::accounts::AccountRecord>(stores::ACCOUNTS)
-            .into_iter()
-            .find(|(k, _)| k == account)
-            .map(|(_, v)| v)
+        self.d.store_get(&processors::accounts::ACCOUNTS_STORE, &account.to_string())
     }
     /// Entries of the `transfers-in-held` store that are transfers (not index or clock entries).
     pub fn held_transfers(&self) -> Vec<TransactionEvent> {
@@ -325,7 +301,7 @@ impl Harness {
             .collect()
     }
     pub fn all_balances(&self) -> BTreeMap<String, BalanceState> {
-        self.d.store_all::<String, BalanceState>(stores::BALANCES).into_iter().collect()
+        self.d.store(&processors::balances::BALANCES_STORE).into_iter().collect()
     }
 
     /// `finstream_processor_events_total{processor, event="duplicate"}`.

@@ -9,12 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use processors::balances::{lineage_range, lineage_seq, BalanceState, LineageEntry};
+use processors::balances::{lineage_range, lineage_seq, BalanceState, BALANCES_STORE, LINEAGE_STORE};
+use processors::fraud::FRAUD_SCORES_STORE;
 use processors::legs::Leg;
 use processors::stores;
 use schemas::FraudScore;
 
-use super::decode;
+use super::{decode, read};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::model::{self, amount, instant};
@@ -38,13 +39,9 @@ struct Account {
 
 fn load(st: &AppState, p: i32, account_id: &str, who: &Principal) -> Result<Account, ApiError> {
     let r = st.reader.as_ref();
-    let balance: Option<BalanceState> =
-        r.get(stores::BALANCES, p, account_id.as_bytes())?.map(|b| decode(stores::BALANCES, &b)).transpose()?;
-    let scores: Vec<FraudScore> = r
-        .get(stores::FRAUD_SCORES, p, account_id.as_bytes())?
-        .map(|b| decode(stores::FRAUD_SCORES, &b))
-        .transpose()?
-        .unwrap_or_default();
+    let id = account_id.to_string();
+    let balance: Option<BalanceState> = read(r, &BALANCES_STORE, p, &id)?;
+    let scores: Vec<FraudScore> = read(r, &FRAUD_SCORES_STORE, p, &id)?.unwrap_or_default();
     let owner = match &balance {
         Some(b) if !b.user_id.is_empty() => Some(b.user_id.as_str()),
         _ => scores.first().map(|s| s.user_id.as_str()),
@@ -133,7 +130,7 @@ pub async fn lineage(
     };
     load(&st, p, &account_id, &who)?;
     let (from, to) = lineage_range(&account_id);
-    let entries = st.reader.range(stores::BALANCE_LINEAGE, p, &from, to.as_deref())?;
+    let entries = st.reader.range(LINEAGE_STORE.name(), p, &from, to.as_deref())?;
     // Keys end with the sequence number in fixed width: newest last.
     let mut legs = Vec::new();
     for (k, v) in entries.iter().rev() {
@@ -141,7 +138,7 @@ pub async fn lineage(
             break;
         }
         if lineage_seq(&account_id, k).is_some() {
-            legs.push(decode::<LineageEntry>(stores::BALANCE_LINEAGE, v)?);
+            legs.push(decode(&LINEAGE_STORE, v)?);
         }
     }
     let legs = legs

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
-use processors::analytics::{cash_flow_key, CashFlow, DailySpending};
-use processors::budgets::{covers, UserBudgets};
-use processors::goals::UserGoals;
+use processors::analytics::{cash_flow_key, CashFlow, DailySpending, CASH_FLOW_STORE};
+use processors::budgets::{covers, UserBudgets, BUDGETS_STORE};
+use processors::goals::{UserGoals, GOALS_STORE};
 use processors::periods::{date_key, local_date, local_midnight_ms, period_containing};
 use processors::stores;
 use rust_decimal::Decimal;
@@ -21,7 +21,7 @@ use schemas::Category;
 use streams::window::{decode_window_entry, window_range_for};
 use streams::{JsonSerde, StringSerde};
 
-use super::decode;
+use super::read;
 use crate::error::{ApiError, ErrorBody};
 use crate::model::{self, amount, instant, percent};
 use crate::params;
@@ -52,11 +52,11 @@ async fn start(
 }
 
 fn load_budgets(st: &AppState, p: i32, user_id: &str) -> Result<Option<UserBudgets>, ApiError> {
-    st.reader.get(stores::BUDGETS, p, user_id.as_bytes())?.map(|b| decode(stores::BUDGETS, &b)).transpose()
+    read(st.reader.as_ref(), &BUDGETS_STORE, p, &user_id.to_string())
 }
 
 fn load_goals(st: &AppState, p: i32, user_id: &str) -> Result<Option<UserGoals>, ApiError> {
-    st.reader.get(stores::GOALS, p, user_id.as_bytes())?.map(|b| decode(stores::GOALS, &b)).transpose()
+    read(st.reader.as_ref(), &GOALS_STORE, p, &user_id.to_string())
 }
 
 /// A user is known when a profile, budgets or goals exist for them: known users without data
@@ -287,8 +287,8 @@ pub async fn cash_flow(
         Err(forwarded) => return Ok(forwarded),
     };
     let key = cash_flow_key(&user_id, &month);
-    let cf: CashFlow = match st.reader.get(stores::CASH_FLOW, p, key.as_bytes())? {
-        Some(b) => decode(stores::CASH_FLOW, &b)?,
+    let cf: CashFlow = match read(st.reader.as_ref(), &CASH_FLOW_STORE, p, &key)? {
+        Some(cf) => cf,
         None if known(&st, p, &user_id)? => {
             let currency =
                 st.tables.profile(st.reader.as_ref(), &user_id)?.map(|p| p.base_currency).unwrap_or_default();
