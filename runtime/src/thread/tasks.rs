@@ -257,15 +257,7 @@ pub(super) fn committed_offsets<C: ConsumerContext>(
 ) -> Result<Vec<(TopicPartition, Offset)>, RuntimeError> {
     let mut attempt = 0;
     let committed = loop {
-        // A partition answered with an error has no known offset: it is retried like a failed
-        // request, never read as "nothing committed" (which would replay it from the start).
-        let answer = consumer.committed_offsets(tpl_of(parts.iter()), Duration::from_secs(10)).and_then(|c| {
-            match c.elements().iter().find_map(|e| e.error().err()) {
-                Some(e) => Err(e),
-                None => Ok(c),
-            }
-        });
-        match answer {
+        match consumer.committed_offsets(tpl_of(parts.iter()), Duration::from_secs(10)) {
             Ok(c) => break c,
             Err(e) if attempt < 5 => {
                 attempt += 1;
