@@ -137,11 +137,7 @@ impl TaskCore {
     ) -> Result<(), ProcessError> {
         let sp = self.savepoint();
         match branch(self) {
-            Ok(()) => {
-                // A processor may have handled a child's error itself.
-                self.failing = None;
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e @ ProcessError::Data { .. }) => {
                 self.rollback(&sp);
                 let node = self.failing.take().unwrap_or(child);

@@ -136,7 +136,6 @@ impl Task {
         let NodeKind::Source { cloner, .. } = &topo.nodes[src].kind else {
             unreachable!("inputs are read by source nodes")
         };
-        self.core.failing = None;
         let children = &topo.children[src];
         let mut record = Some(record);
         for (n, &child) in children.iter().enumerate() {
