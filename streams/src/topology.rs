@@ -505,17 +505,17 @@ impl BuiltTopology {
     }
     /// How the generic query endpoint reads each store, global stores included: typed (owner
     /// rule, JSON renderers) where the store's handle has a `QuerySpec`, for administrators
-    /// only and from raw bytes otherwise.
+    /// only and from raw bytes otherwise. Global stores answer where a request arrives
+    /// ([`QueryableStore::everywhere`]), whatever routing their spec names.
     pub fn queryable_stores(&self) -> Vec<Arc<dyn QueryableStore>> {
-        let globals = self.globals.iter().map(|g| &g.store);
-        self.stores
-            .values()
-            .chain(globals)
-            .map(|s| match &s.query {
-                Some(q) => q.clone(),
-                None => Arc::new(crate::store::query::RawStore { name: s.name.clone() }) as Arc<dyn QueryableStore>,
-            })
-            .collect()
+        use crate::store::query::{GlobalStore, RawStore};
+        let queryable = |s: &StoreSpec| match &s.query {
+            Some(q) => q.clone(),
+            None => Arc::new(RawStore { name: s.name.clone() }) as Arc<dyn QueryableStore>,
+        };
+        let globals =
+            self.globals.iter().map(|g| Arc::new(GlobalStore(queryable(&g.store))) as Arc<dyn QueryableStore>);
+        self.stores.values().map(queryable).chain(globals).collect()
     }
     pub fn store_spec(&self, name: &str) -> Option<&StoreSpec> {
         self.stores.get(name).or_else(|| self.globals.iter().find(|g| g.store.name == name).map(|g| &g.store))

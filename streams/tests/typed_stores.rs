@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::{config, golden, rec, Input};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use streams::store::query::{run_query, Caller, Layout, Owner, QueryError, QuerySpec, Routing, Selector};
+use streams::store::query::{query_page, run_query, Caller, Layout, Owner, QueryError, QuerySpec, Routing, Selector};
 use streams::store::typed::{KvStoreDef, WindowStoreDef};
 use streams::store::{KvBackend, MemoryBackend};
 use streams::topology::BuiltTopology;
@@ -240,4 +240,57 @@ fn queryable_stores_answer_lookups_and_scans_under_the_owner_rule() {
         run_query(rates.as_ref(), &raw, Caller::User("u"), Selector::Key("EUR"), 1),
         Err(QueryError::Forbidden(_))
     ));
+}
+
+#[test]
+fn pages_resume_after_a_stored_key_and_layouts_refuse_what_they_cannot_select() {
+    let topo = topology();
+    let mut driver = TopologyTestDriver::new(topo.clone(), config()).unwrap();
+    for i in inputs() {
+        driver.append_raw(&i.topic, Some(i.key), i.value, i.ts);
+    }
+    driver.run().unwrap();
+    let stores = topo.queryable_stores();
+    let store = |n: &str| stores.iter().find(|s| s.name() == n).unwrap().clone();
+
+    // Pages of 3 after the last stored key of the previous page read every key once, in order.
+    let balances = store("balances");
+    let bytes = committed(&driver, "balances");
+    let all = Selector::Range { from: None, to: None };
+    let (mut seen, mut after) = (Vec::new(), None::<Vec<u8>>);
+    loop {
+        let page = query_page(balances.as_ref(), &bytes, Caller::Admin, all, after.as_deref(), 3).unwrap();
+        seen.extend(page.iter().map(|(_, e)| e.key.clone()));
+        match page.last() {
+            Some((k, _)) if page.len() == 3 => after = Some(k.clone()),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, (0..7).map(|i| json!(format!("acc-{i}"))).collect::<Vec<_>>());
+    // A cursor past the selector's upper bound is an empty page, not a wider one.
+    let bounded = Selector::Range { from: Some("acc-1"), to: Some("acc-3") };
+    let page = query_page(balances.as_ref(), &bytes, Caller::Admin, bounded, Some(b"acc-5"), 10).unwrap();
+    assert!(page.is_empty());
+    let page = query_page(balances.as_ref(), &bytes, Caller::Admin, bounded, Some(b"acc-1"), 10).unwrap();
+    assert_eq!(page.iter().map(|(_, e)| e.key.clone()).collect::<Vec<_>>(), [json!("acc-2")]);
+    // A point lookup's empty page is not an error; run_query makes it a NotFound.
+    assert!(query_page(balances.as_ref(), &bytes, Caller::User("user-9"), Selector::Key("acc-1"), None, 1)
+        .unwrap()
+        .is_empty());
+
+    // Window stores answer key lookups and full scans; a prefix of a length-prefixed key is
+    // not one of its bytes, so prefix and bounded scans are refused rather than answered wrong.
+    let hourly = store("hourly");
+    let bytes = committed(&driver, "hourly");
+    assert!(!run_query(hourly.as_ref(), &bytes, Caller::Admin, all, 1000).unwrap().is_empty());
+    assert!(matches!(
+        run_query(hourly.as_ref(), &bytes, Caller::Admin, Selector::Prefix("acc-"), 10),
+        Err(QueryError::Unsupported(_))
+    ));
+
+    // Global stores answer where a request arrives, without routing.
+    let rates = store("rates");
+    assert!(rates.everywhere());
+    assert_eq!(rates.routing_key(Selector::Key("EUR")).unwrap(), None);
+    assert!(!balances.everywhere());
 }

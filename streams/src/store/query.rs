@@ -11,6 +11,8 @@
 //! A store whose handle has no `QuerySpec` still answers administrators, through [`RawStore`]:
 //! keys are read as UTF-8 text and values shown as JSON when they are JSON, else as text or hex.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::serde::Serde;
@@ -147,6 +149,9 @@ pub enum QueryError {
     Unroutable(String),
     #[error("limit must be between 1 and {max}")]
     BadLimit { max: usize },
+    /// A selector the store's layout cannot answer, e.g. a prefix scan of a window store.
+    #[error("{0}")]
+    Unsupported(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -209,6 +214,32 @@ pub fn run_query(
     selector: Selector<'_>,
     limit: usize,
 ) -> Result<Vec<QueryEntry>, QueryError> {
+    let out: Vec<QueryEntry> =
+        query_page(store, bytes, caller, selector, None, limit)?.into_iter().map(|(_, e)| e).collect();
+    if out.is_empty() && is_point_lookup(store, selector) {
+        return Err(QueryError::NotFound);
+    }
+    Ok(out)
+}
+
+/// Whether `selector` names one entry (a key of a key-value layout), whose absence is a 404
+/// rather than an empty page.
+pub fn is_point_lookup(store: &dyn QueryableStore, selector: Selector<'_>) -> bool {
+    matches!(selector, Selector::Key(_)) && store.layout() == Layout::KeyValue
+}
+
+/// [`run_query`] as one page of a longer answer: entries strictly after the stored key `after`
+/// (the last one of the previous page), each with its stored key, so a caller can resume the
+/// scan and merge pages of several partitions in key order. An empty page is not an error
+/// (the caller decides whether absence is a 404, once every partition answered).
+pub fn query_page(
+    store: &dyn QueryableStore,
+    bytes: &dyn CommittedBytes,
+    caller: Caller<'_>,
+    selector: Selector<'_>,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, QueryEntry)>, QueryError> {
     if limit == 0 || limit > MAX_QUERY_LIMIT {
         return Err(QueryError::BadLimit { max: MAX_QUERY_LIMIT });
     }
@@ -222,22 +253,29 @@ pub fn run_query(
     if user.is_some() && !store.everywhere() && store.routing_key(selector)?.is_none() {
         return Err(QueryError::Unroutable(store.name().to_string()));
     }
-    let (from, to) = store.byte_range(selector)?;
+    let (mut from, to) = store.byte_range(selector)?;
+    if let Some(after) = after {
+        // The smallest key greater than `after`; the upper bound stays the selector's, so a
+        // cursor cannot widen what the selector reads.
+        let next = [after, &[0]].concat();
+        if next > from {
+            from = next;
+        }
+    }
     let mut out = Vec::new();
+    if to.as_deref().is_some_and(|t| t <= from.as_slice()) {
+        return Ok(out);
+    }
     for item in bytes.scan(&from, to.as_deref())? {
         let (k, v) = item?;
         let entry = store.render(&k, &v)?;
         if user.is_some_and(|u| entry.owner.as_deref() != Some(u)) {
             continue;
         }
-        out.push(entry);
+        out.push((k, entry));
         if out.len() == limit {
             break;
         }
-    }
-    let point = matches!(selector, Selector::Key(_)) && store.layout() == Layout::KeyValue;
-    if point && out.is_empty() {
-        return Err(QueryError::NotFound);
     }
     Ok(out)
 }
@@ -360,8 +398,14 @@ fn windowed_range<K: 'static, V: 'static>(
 ) -> Result<(Vec<u8>, Option<Vec<u8>>), QueryError> {
     match selector {
         Selector::Key(k) => Ok(window_range_for(&t.key_bytes(k)?)),
-        // Window keys are length-prefixed, so a prefix of the key is not a prefix of the bytes.
-        _ => Ok((Vec::new(), None)),
+        Selector::Range { from: None, to: None } => Ok((Vec::new(), None)),
+        // Window keys are length-prefixed, so a prefix or a bound of the key is not one of the
+        // bytes: answering would mean reading everything and presenting it as the selection.
+        _ => Err(QueryError::Unsupported(format!(
+            "{} is a windowed store: it answers key lookups (every window of the key) and full scans, \
+             not prefix or range scans",
+            t.name
+        ))),
     }
 }
 
@@ -465,11 +509,11 @@ impl QueryableStore for RawStore {
     fn everywhere(&self) -> bool {
         false
     }
-    fn routing_key(&self, selector: Selector<'_>) -> Result<Option<Vec<u8>>, QueryError> {
-        Ok(match selector {
-            Selector::Key(k) => Some(k.as_bytes().to_vec()),
-            _ => None,
-        })
+    /// Never known: without a spec nothing says the store key is the record key its
+    /// sub-topology is partitioned by (`cash-flow` is keyed `user|month` but partitioned by
+    /// user), so an administrator's lookup asks every partition rather than guess one.
+    fn routing_key(&self, _selector: Selector<'_>) -> Result<Option<Vec<u8>>, QueryError> {
+        Ok(None)
     }
     fn byte_range(&self, selector: Selector<'_>) -> Result<(Vec<u8>, Option<Vec<u8>>), QueryError> {
         Ok(match selector {
@@ -486,5 +530,33 @@ impl QueryableStore for RawStore {
             Err(_) => raw_json(key),
         };
         Ok(QueryEntry { key, start: None, end: None, value: raw_json(value), owner: None })
+    }
+}
+
+/// A global store as the query endpoint sees it: every instance holds all of it, so requests
+/// are answered where they arrive, whatever the inner spec's routing says.
+pub(crate) struct GlobalStore(pub Arc<dyn QueryableStore>);
+
+impl QueryableStore for GlobalStore {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn layout(&self) -> Layout {
+        self.0.layout()
+    }
+    fn access(&self) -> Access {
+        self.0.access()
+    }
+    fn everywhere(&self) -> bool {
+        true
+    }
+    fn routing_key(&self, _selector: Selector<'_>) -> Result<Option<Vec<u8>>, QueryError> {
+        Ok(None)
+    }
+    fn byte_range(&self, selector: Selector<'_>) -> Result<(Vec<u8>, Option<Vec<u8>>), QueryError> {
+        self.0.byte_range(selector)
+    }
+    fn render(&self, key: &[u8], value: &[u8]) -> Result<QueryEntry, QueryError> {
+        self.0.render(key, value)
     }
 }
