@@ -27,6 +27,10 @@ pub enum ApiError {
     /// No (valid) bearer token.
     #[error("{0}")]
     Unauthorized(String),
+    /// A resource the caller may never read whatever the id, e.g. an administrators-only store
+    /// asked by a user token (which stores exist is no secret: `/openapi.json` lists them).
+    #[error("{0}")]
+    Forbidden(String),
     /// Unknown id, or a resource the caller may not read (indistinguishable on purpose).
     #[error("{0}")]
     NotFound(String),
@@ -46,6 +50,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -57,6 +62,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::BadGateway(_) => "bad_gateway",
@@ -95,5 +101,19 @@ impl From<runtime::RuntimeError> for ApiError {
 impl From<streams::store::StoreError> for ApiError {
     fn from(e: streams::store::StoreError) -> Self {
         ApiError::Internal(format!("state store: {e}"))
+    }
+}
+
+impl From<streams::store::query::QueryError> for ApiError {
+    fn from(e: streams::store::query::QueryError) -> Self {
+        use streams::store::query::QueryError as Q;
+        match e {
+            Q::BadKey(_) | Q::Unroutable(_) | Q::BadLimit { .. } | Q::Unsupported(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            Q::Forbidden(_) => ApiError::Forbidden(e.to_string()),
+            Q::NotFound => ApiError::NotFound(e.to_string()),
+            Q::Store(e) => ApiError::Internal(format!("state store: {e}")),
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! finstream's query service: read-only HTTP over the committed state of the money processors
-//! (balances, lineage, fraud scores, budgets, goals, spending, cash flow), answered by the
-//! instance that owns the key's partition (forwarded there otherwise), behind bearer-token
-//! authorization, described by a generated OpenAPI document.
+//! (balances, lineage, fraud scores, budgets, goals, spending, cash flow), and of every store of
+//! the topology through one generic endpoint (`/v1/stores`, driven by each store's `QuerySpec`),
+//! answered by the instance that owns the key's partition (forwarded there otherwise), behind
+//! bearer-token authorization, described by a generated OpenAPI document.
 //!
 //! [`app`] builds the axum `Router`; tests drive it with `tower::ServiceExt::oneshot`, servers
 //! with [`serve`]. State comes through the [`StateReader`] trait: a running
 //! `runtime::KafkaStreams` (via its `StateHandle`) or [`LocalStores`].
 
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod error;
 mod handlers;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub metrics: StreamsMetrics,
     pub tables: Arc<tables::Tables>,
     pub forwarder: Forwarder,
+    /// The stores `/v1/stores` serves: the reader's topology's.
+    pub stores: Arc<catalog::Catalog>,
 }
 
 impl AppState {
@@ -50,7 +54,9 @@ impl AppState {
         auth: Authenticator,
         metrics: StreamsMetrics,
     ) -> Self {
+        let stores = Arc::new(catalog::Catalog::of(reader.topology().as_deref()));
         AppState {
+            stores,
             reader,
             auth: Arc::new(auth),
             metrics,
@@ -62,7 +68,7 @@ impl AppState {
 
 /// The query API.
 pub fn app(state: AppState) -> Router {
-    use handlers::{accounts, ops, users};
+    use handlers::{accounts, ops, stores, users};
     Router::new()
         .route("/v1/accounts/{account_id}/balance", get(accounts::balance))
         .route("/v1/accounts/{account_id}/lineage", get(accounts::lineage))
@@ -72,6 +78,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/users/{user_id}/goals", get(users::goals))
         .route("/v1/users/{user_id}/spending", get(users::spending))
         .route("/v1/users/{user_id}/cash-flow", get(users::cash_flow))
+        .route("/v1/stores", get(stores::list))
+        .route("/v1/stores/{store}", get(stores::scan))
+        .route("/v1/stores/{store}/keys/{key}", get(stores::lookup))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -191,3 +191,52 @@ pub struct Health {
     /// `ok` or `unavailable`.
     pub status: String,
 }
+
+/// One store of `GET /v1/stores`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoreInfo {
+    pub name: String,
+    /// `key_value`, `window` (entries per key and window start) or `session` (per key, session
+    /// start and end).
+    pub layout: String,
+    /// `admin_only`, or `per_owner`: a user reads the entries whose key or value names them.
+    pub access: String,
+    /// A global store: every instance holds all of it and answers where asked.
+    pub everywhere: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoreList {
+    /// The stores the caller may query, by name.
+    pub stores: Vec<StoreInfo>,
+}
+
+/// One entry of a store, rendered by the store's `QuerySpec` (raw stores: keys as text,
+/// values as the JSON they hold, else text, else hex).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StoreEntry {
+    #[schema(value_type = Value)]
+    pub key: serde_json::Value,
+    /// Window or session start, epoch millis (windowed layouts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    /// Session end, epoch millis (session layout only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
+    #[schema(value_type = Value)]
+    pub value: serde_json::Value,
+    /// Opaque position of the entry in the store's key order: `after=<cursor>` continues after
+    /// it.
+    pub cursor: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoreEntries {
+    pub store: String,
+    /// In the store's key order, across partitions.
+    pub entries: Vec<StoreEntry>,
+    /// Present when the page is full: pass it as `after` for the next page (which may be
+    /// empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use runtime::{KafkaStreams, StateHandle, TaskStatus};
 use streams::partitioner::Partitioner;
 use streams::store::{KvBackend, KvPairs, MemoryBackend, StoreError};
+use streams::BuiltTopology;
 
 use crate::error::ApiError;
 
@@ -35,6 +36,19 @@ pub trait StateReader: Send + Sync + 'static {
     fn global_get(&self, store: &str, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError>;
     /// Every assigned task restored and running.
     fn ready(&self) -> bool;
+    /// The topology whose stores the generic `/v1/stores` endpoint serves (`None`: no store is
+    /// served generically).
+    fn topology(&self) -> Option<Arc<BuiltTopology>>;
+    /// Partitions (= tasks) of `store`'s sub-topology, once known.
+    fn partitions(&self, store: &str) -> Option<i32>;
+    /// Where `partition` of `store` can be read: what [`StateReader::owner`] answers for the
+    /// keys of that partition, for scans that ask every partition.
+    fn partition_owner(&self, store: &str, partition: i32) -> Owner;
+    /// The committed state of `store`'s local task `partition`, read lazily (a scan with a
+    /// limit stops early instead of copying a range); `Unavailable` when it is not active here.
+    fn committed(&self, store: &str, partition: i32) -> Result<Arc<dyn KvBackend>, ApiError>;
+    /// The contents of a global store (`None`: no such global store).
+    fn global_committed(&self, store: &str) -> Option<Arc<dyn KvBackend>>;
 }
 
 fn not_local(store: &str, partition: i32) -> ApiError {
@@ -43,9 +57,13 @@ fn not_local(store: &str, partition: i32) -> ApiError {
 
 impl StateReader for StateHandle {
     fn owner(&self, store: &str, routing_key: &[u8]) -> Owner {
-        let Some(partition) = self.partition_for(store, routing_key) else {
-            return Owner::Unavailable(format!("store {store} is not available yet"));
-        };
+        match self.partition_for(store, routing_key) {
+            Some(partition) => self.partition_owner(store, partition),
+            None => Owner::Unavailable(format!("store {store} is not available yet")),
+        }
+    }
+
+    fn partition_owner(&self, store: &str, partition: i32) -> Owner {
         match self.task_status(store, partition) {
             TaskStatus::Active => return Owner::Local(partition),
             TaskStatus::Restoring => {
@@ -57,6 +75,22 @@ impl StateReader for StateHandle {
             Some((host, false)) if host.process_id != self.process_id() => Owner::Remote(host.url),
             _ => Owner::Unavailable(format!("partition {partition} of {store} is moving; retry shortly")),
         }
+    }
+
+    fn topology(&self) -> Option<Arc<BuiltTopology>> {
+        Some(StateHandle::topology(self).clone())
+    }
+
+    fn partitions(&self, store: &str) -> Option<i32> {
+        self.partitions_of_store(store)
+    }
+
+    fn committed(&self, store: &str, partition: i32) -> Result<Arc<dyn KvBackend>, ApiError> {
+        self.committed_store(store, partition).ok_or_else(|| not_local(store, partition))
+    }
+
+    fn global_committed(&self, store: &str) -> Option<Arc<dyn KvBackend>> {
+        self.global_store(store)
     }
 
     fn get(&self, store: &str, partition: i32, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
@@ -93,6 +127,21 @@ impl StateReader for KafkaStreams {
     fn ready(&self) -> bool {
         self.state_handle().is_ready()
     }
+    fn topology(&self) -> Option<Arc<BuiltTopology>> {
+        Some(KafkaStreams::topology(self).clone())
+    }
+    fn partitions(&self, store: &str) -> Option<i32> {
+        self.state_handle().partitions_of_store(store)
+    }
+    fn partition_owner(&self, store: &str, partition: i32) -> Owner {
+        self.state_handle().partition_owner(store, partition)
+    }
+    fn committed(&self, store: &str, partition: i32) -> Result<Arc<dyn KvBackend>, ApiError> {
+        StateReader::committed(&self.state_handle(), store, partition)
+    }
+    fn global_committed(&self, store: &str) -> Option<Arc<dyn KvBackend>> {
+        self.state_handle().global_store(store)
+    }
 }
 
 /// Stores held directly (in memory or RocksDB), every partition local: for handler tests, the
@@ -107,6 +156,8 @@ pub struct LocalStores {
     globals: HashMap<String, Arc<dyn KvBackend>>,
     /// Partitions answering "restoring" (to exercise 503s).
     pub restoring: Vec<i32>,
+    /// Whose stores the generic endpoint serves.
+    topology: Option<Arc<BuiltTopology>>,
 }
 
 impl LocalStores {
@@ -118,7 +169,14 @@ impl LocalStores {
             stores: HashMap::new(),
             globals: HashMap::new(),
             restoring: Vec::new(),
+            topology: None,
         }
+    }
+
+    /// Serves `topology`'s stores on the generic `/v1/stores` endpoint.
+    pub fn with_topology(mut self, topology: Arc<BuiltTopology>) -> Self {
+        self.topology = Some(topology);
+        self
     }
 
     pub fn partitions(&self) -> i32 {
@@ -178,11 +236,34 @@ impl LocalStores {
 
 impl StateReader for LocalStores {
     fn owner(&self, store: &str, routing_key: &[u8]) -> Owner {
-        let p = self.partition_of(store, routing_key);
-        if self.restoring.contains(&p) {
-            Owner::Unavailable(format!("partition {p} of {store} is restoring; retry shortly"))
+        self.partition_owner(store, self.partition_of(store, routing_key))
+    }
+    fn partition_owner(&self, store: &str, partition: i32) -> Owner {
+        if self.restoring.contains(&partition) {
+            Owner::Unavailable(format!("partition {partition} of {store} is restoring; retry shortly"))
         } else {
-            Owner::Local(p)
+            Owner::Local(partition)
+        }
+    }
+    fn topology(&self) -> Option<Arc<BuiltTopology>> {
+        self.topology.clone()
+    }
+    fn partitions(&self, _store: &str) -> Option<i32> {
+        Some(self.partitions)
+    }
+    fn committed(&self, store: &str, partition: i32) -> Result<Arc<dyn KvBackend>, ApiError> {
+        match self.backend(store, partition) {
+            Some(b) => Ok(b.clone()),
+            // Nothing written to it yet: an empty store.
+            None => Ok(Arc::new(MemoryBackend::default())),
+        }
+    }
+    fn global_committed(&self, store: &str) -> Option<Arc<dyn KvBackend>> {
+        let global = self.topology.as_ref().is_some_and(|t| t.globals.iter().any(|g| g.store.name == store));
+        match self.globals.get(store) {
+            Some(b) => Some(b.clone()),
+            None if global => Some(Arc::new(MemoryBackend::default())),
+            None => None,
         }
     }
     fn get(&self, store: &str, partition: i32, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {

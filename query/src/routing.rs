@@ -99,12 +99,25 @@ pub async fn locate(
     store: &str,
     routing_key: &str,
 ) -> Result<Located, ApiError> {
-    match st.reader.owner(store, routing_key.as_bytes()) {
+    locate_key(st, uri, headers, store, routing_key.as_bytes()).await
+}
+
+/// [`locate`] for a routing key in its serialized form (the generic store endpoint gets it from
+/// the store's `QuerySpec`, not from a path id).
+pub async fn locate_key(
+    st: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    store: &str,
+    routing_key: &[u8],
+) -> Result<Located, ApiError> {
+    match st.reader.owner(store, routing_key) {
         Owner::Local(p) => Ok(Located::Here(p)),
         Owner::Unavailable(why) => Err(ApiError::Unavailable(why)),
-        Owner::Remote(_) if headers.contains_key(FORWARDED_HEADER) => {
-            Err(ApiError::Unavailable(format!("the partition of {routing_key:?} in {store} is moving; retry shortly")))
-        }
+        Owner::Remote(_) if headers.contains_key(FORWARDED_HEADER) => Err(ApiError::Unavailable(format!(
+            "the partition of {:?} in {store} is moving; retry shortly",
+            String::from_utf8_lossy(routing_key)
+        ))),
         Owner::Remote(url) => Ok(Located::Forwarded(st.forwarder.forward(&url, uri, headers).await?.into_response())),
     }
 }

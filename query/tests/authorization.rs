@@ -212,3 +212,73 @@ async fn rs256_public_key() {
     error(&get(&app, "/v1/users/user-1/goals", Some(&forged)).await, StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(Authenticator::new(&AuthConfig { mode: AuthMode::Jwt, ..Default::default() }).is_err(), "jwt needs a key");
 }
+
+/// The generic `/v1/stores` endpoint applies each store's owner rule with no handler code: a
+/// user reads the entries whose key or value names them (someone else's key is a 404 like an
+/// absent one), never an administrators-only store (403), and scans only what routes to one
+/// partition; administrators read everything.
+#[tokio::test]
+async fn generic_store_endpoint_applies_each_stores_owner_rule() {
+    use common::ledger;
+    let (_, stores) = ledger::local(4, 3, 4);
+    let state = query::AppState::new(
+        std::sync::Arc::new(stores),
+        std::sync::Arc::new(schemas::registry::EmbeddedRegistry::in_memory()),
+        ledger::jwt(),
+        streams::StreamsMetrics::default(),
+    );
+    let app = query::app(state);
+    let admin = ledger::token("ops", query::Role::Admin);
+    let (u1, u2) = (ledger::token("u-1", query::Role::User), ledger::token("u-2", query::Role::User));
+
+    // Point lookups: value-owned, key-owned, windowed, global.
+    for uri in [
+        "/v1/stores/ledger-totals/keys/u-1",
+        "/v1/stores/ledger-payments/keys/u-1%7Cp-1-0",
+        "/v1/stores/ledger-limits/keys/u-1",
+    ] {
+        assert_eq!(get(&app, uri, Some(&admin)).await.status, StatusCode::OK, "admin {uri}");
+        let r = get(&app, uri, Some(&u1)).await;
+        assert_eq!(r.status, StatusCode::OK, "owner {uri}: {:?}", r.body);
+        let theirs = get(&app, uri, Some(&u2)).await;
+        let absent = get(&app, &uri.replace("u-1", "u-9"), Some(&admin)).await;
+        error(&theirs, StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(theirs.body, absent.body, "another user's key answers exactly like an absent one");
+        error(&get(&app, uri, None).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let r = get(&app, "/v1/stores/ledger-hourly/keys/u-1", Some(&u1)).await;
+    assert_eq!(r.body["entries"].as_array().map(Vec::len), Some(3), "{:?}", r.body);
+    let r = get(&app, "/v1/stores/ledger-hourly/keys/u-1", Some(&u2)).await;
+    assert_eq!((r.status, r.body["entries"].clone()), (StatusCode::OK, serde_json::json!([])));
+
+    // Scans: a user's prefix that routes lists only their entries.
+    let r = get(&app, "/v1/stores/ledger-payments?prefix=u-1%7C", Some(&u1)).await;
+    assert_eq!(r.body["entries"].as_array().map(Vec::len), Some(3), "{:?}", r.body);
+    let r = get(&app, "/v1/stores/ledger-payments?prefix=u-1%7C", Some(&u2)).await;
+    assert_eq!((r.status, r.body["entries"].clone()), (StatusCode::OK, serde_json::json!([])));
+    for uri in ["/v1/stores/ledger-payments", "/v1/stores/ledger-totals?prefix=u-1", "/v1/stores/ledger-hourly"] {
+        let m = error(&get(&app, uri, Some(&u1)).await, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(m.contains("one partition"), "{uri}: {m}");
+        assert_eq!(get(&app, uri, Some(&admin)).await.status, StatusCode::OK, "admin {uri}");
+    }
+    // Administrators only: the raw store, and choosing partitions.
+    for uri in
+        ["/v1/stores/ledger-audit/keys/p-1-0", "/v1/stores/ledger-audit", "/v1/stores/ledger-totals?partitions=0"]
+    {
+        error(&get(&app, uri, Some(&u1)).await, StatusCode::FORBIDDEN, "forbidden");
+        assert_eq!(get(&app, uri, Some(&admin)).await.status, StatusCode::OK, "admin {uri}");
+    }
+    error(
+        &get(&app, "/v1/stores/ledger-totals/keys/u-1?limit=0", Some(&u1)).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    error(&get(&app, "/v1/stores/nope/keys/u-1", Some(&u1)).await, StatusCode::NOT_FOUND, "not_found");
+
+    // The listing shows a user the stores they can query.
+    let r = get(&app, "/v1/stores", Some(&u1)).await;
+    let names: Vec<&str> = r.body["stores"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ledger-hourly", "ledger-limits", "ledger-payments", "ledger-totals"]);
+    let r = get(&app, "/v1/stores", Some(&admin)).await;
+    assert_eq!(r.body["stores"].as_array().map(Vec::len), Some(5));
+}

@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use streams::store::KvPairs;
-use streams::{StreamsMetrics, TaskId};
+use streams::store::{KvBackend, KvPairs};
+use streams::{BuiltTopology, StreamsMetrics, TaskId};
 
 use crate::{Instance, RuntimeError};
 
@@ -133,6 +133,24 @@ impl StateHandle {
             out.push(item?);
         }
         Ok(Some(out))
+    }
+
+    /// The committed backend of `store`'s task `partition` (`None`: not active here), for
+    /// readers that page through a store lazily instead of copying a range (the generic query
+    /// endpoint). It stays readable after a revocation, as a copied range would be.
+    pub fn committed_store(&self, store: &str, partition: i32) -> Option<Arc<dyn KvBackend>> {
+        let sub = self.subtopology_of_store(store)?;
+        self.instance.local_stores.read().expect("poisoned").get(&(store.to_string(), partition, sub)).cloned()
+    }
+
+    /// The backend of a global store (`None`: no such global store).
+    pub fn global_store(&self, store: &str) -> Option<Arc<dyn KvBackend>> {
+        self.instance.globals.get(store).cloned()
+    }
+
+    /// The topology this instance runs (its stores are what the query endpoint can read).
+    pub fn topology(&self) -> &Arc<BuiltTopology> {
+        &self.instance.topology
     }
 
     /// Value of `key` in a global store (`None`: no such store or key).

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod ops;
+pub mod stores;
 pub mod users;
 
 use streams::KvStoreDef;

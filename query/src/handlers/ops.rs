@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use utoipa::OpenApi;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::model;
@@ -34,10 +33,10 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render()).into_response()
 }
 
-/// This document.
+/// This document, with the stores this instance's topology serves on `/v1/stores`.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, content_type = "application/json", description = "This OpenAPI document")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::ApiDoc::openapi())
+pub async fn openapi_json(State(st): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document(&st.stores))
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

@@ -3,6 +3,8 @@
 //! through `query::app` with `tower::ServiceExt::oneshot`.
 #![allow(dead_code)]
 
+pub mod ledger;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
