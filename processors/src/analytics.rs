@@ -21,6 +21,7 @@ use chrono::Days;
 use rust_decimal::Decimal;
 use schemas::{Category, SpendingAggregate, TimestampMillis, TransactionEvent, TransactionKind};
 use serde::{Deserialize, Serialize};
+use streams::store::query::{Owner, QuerySpec, Routing};
 use streams::{
     EmitStrategy, JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde, Windowed,
 };
@@ -32,8 +33,20 @@ use crate::topology::{nodes, stores, Shared, UserInput};
 use crate::{fx, periods};
 
 /// Typed handle of the `cash-flow` store: `user_id|YYYY-MM` → the month's cash flow.
+///
+/// Queryable on `/v1/stores/cash-flow` by the user before the `|`, which is also the record key
+/// the users sub-topology is partitioned by: `?prefix=user|2026-` lists a user's months.
 pub const CASH_FLOW_STORE: KvStoreDef<String, CashFlow> =
-    KvStoreDef::new(stores::CASH_FLOW, &StringSerde, &JsonSerde::new());
+    KvStoreDef::new(stores::CASH_FLOW, &StringSerde, &JsonSerde::new()).queryable(
+        QuerySpec::string_keys()
+            .owned_by(Owner::Key(|key| key.split_once('|').map(|(user, _)| user)))
+            .routed_by(Routing::Derived(user_of_key)),
+    );
+
+/// The user a `cash-flow` key (or key prefix) belongs to, once it has its `|`.
+fn user_of_key(text: &str) -> Option<Vec<u8>> {
+    text.split_once('|').map(|(user, _)| user.as_bytes().to_vec()).filter(|u| !u.is_empty())
+}
 
 /// Typed handle of the `analytics-clock` store: `"clock"` → the largest `occurred_at` analytics has seen.
 pub const ANALYTICS_CLOCK_STORE: KvStoreDef<String, i64> =

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use schemas::{BalanceUpdated, Notification, TimestampMillis, TransactionEvent};
 use serde::{Deserialize, Serialize};
+use streams::store::query::{Owner, QuerySpec};
 use streams::{JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde};
 
 use crate::dedupe::{leg_key, Dedupe, Lane};
@@ -22,8 +23,16 @@ use crate::transfers_in::HeldTransfers;
 use crate::{accounts, fx, notifications};
 
 /// Typed handle of the `balances` store: account_id → the account's balance.
+///
+/// Queryable on `/v1/stores/balances` by the balance's owner (nobody but administrators while
+/// the owner is unknown, as on `/v1/accounts/{id}/balance`).
 pub const BALANCES_STORE: KvStoreDef<String, BalanceState> =
-    KvStoreDef::new(stores::BALANCES, &StringSerde, &JsonSerde::new());
+    KvStoreDef::new(stores::BALANCES, &StringSerde, &JsonSerde::new())
+        .queryable(QuerySpec::string_keys().owned_by(Owner::Value(balance_owner)));
+
+fn balance_owner(b: &BalanceState) -> Option<&str> {
+    Some(b.user_id.as_str()).filter(|u| !u.is_empty())
+}
 
 /// Typed handle of the `balance-lineage` store: [`lineage_key`] → one applied leg.
 pub const LINEAGE_STORE: KvStoreDef<String, LineageEntry> =

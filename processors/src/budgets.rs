@@ -13,6 +13,7 @@ use schemas::{
     TransactionEvent,
 };
 use serde::{Deserialize, Serialize};
+use streams::store::query::{Owner, QuerySpec};
 use streams::{JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde};
 
 use crate::dedupe::{user_key, Dedupe, Lane};
@@ -22,8 +23,11 @@ use crate::topology::{nodes, stores, Shared, UserInput};
 use crate::{fx, notifications};
 
 /// Typed handle of the `budgets` store: user_id → budgets, spending, alerts raised.
+///
+/// Queryable on `/v1/stores/budgets` by the user it is keyed by.
 pub const BUDGETS_STORE: KvStoreDef<String, UserBudgets> =
-    KvStoreDef::new(stores::BUDGETS, &StringSerde, &JsonSerde::new());
+    KvStoreDef::new(stores::BUDGETS, &StringSerde, &JsonSerde::new())
+        .queryable(QuerySpec::string_keys().owned_by(Owner::Key(|user| Some(user.as_str()))));
 
 /// Dead-letter reason for an event whose key is not its `user_id`.
 pub const KEY_MISMATCH: &str = "key_mismatch";

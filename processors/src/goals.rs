@@ -16,6 +16,7 @@ use schemas::{
     TransactionKind,
 };
 use serde::{Deserialize, Serialize};
+use streams::store::query::{Owner, QuerySpec};
 use streams::{JsonSerde, KvStoreDef, ProcessError, Processor, ProcessorContext, Record, StringSerde};
 
 use crate::budgets::KEY_MISMATCH;
@@ -25,7 +26,10 @@ use crate::topology::{nodes, stores, Shared, UserInput};
 use crate::{fx, notifications};
 
 /// Typed handle of the `goals` store: user_id → the user's goals.
-pub const GOALS_STORE: KvStoreDef<String, UserGoals> = KvStoreDef::new(stores::GOALS, &StringSerde, &JsonSerde::new());
+///
+/// Queryable on `/v1/stores/goals` by the user it is keyed by.
+pub const GOALS_STORE: KvStoreDef<String, UserGoals> = KvStoreDef::new(stores::GOALS, &StringSerde, &JsonSerde::new())
+    .queryable(QuerySpec::string_keys().owned_by(Owner::Key(|user| Some(user.as_str()))));
 
 /// Dead-letter reason for a GOAL_UPDATED that changes the goal's currency.
 pub const INVALID_GOAL_UPDATE: &str = "invalid_goal_update";

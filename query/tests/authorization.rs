@@ -282,3 +282,33 @@ async fn generic_store_endpoint_applies_each_stores_owner_rule() {
     let r = get(&app, "/v1/stores", Some(&admin)).await;
     assert_eq!(r.body["stores"].as_array().map(Vec::len), Some(5));
 }
+
+/// The finance stores whose handles carry an owner rule are a user's on `/v1/stores` too, with
+/// the same answers as the dedicated endpoints; the others are for administrators.
+#[tokio::test]
+async fn finance_stores_on_the_generic_endpoint_follow_their_owner_rules() {
+    let w = populated(3);
+    let app = w.app_with(w.stores(4), hs_auth());
+    let (admin, u1, u2) = (hs256("ops", Role::Admin), hs256("user-1", Role::User), hs256("user-2", Role::User));
+    for uri in [
+        "/v1/stores/balances/keys/acc-1-0",
+        "/v1/stores/budgets/keys/user-1",
+        "/v1/stores/goals/keys/user-1",
+        "/v1/stores/cash-flow/keys/user-1%7C2026-03",
+    ] {
+        let r = get(&app, uri, Some(&u1)).await;
+        assert_eq!(r.status, StatusCode::OK, "owner {uri}: {:?}", r.body);
+        assert_eq!(get(&app, uri, Some(&admin)).await.body, r.body, "{uri}");
+        error(&get(&app, uri, Some(&u2)).await, StatusCode::NOT_FOUND, "not_found");
+    }
+    let dedicated = get(&app, "/v1/accounts/acc-1-0/balance", Some(&u1)).await;
+    let generic = get(&app, "/v1/stores/balances/keys/acc-1-0", Some(&u1)).await;
+    assert_eq!(generic.body["entries"][0]["value"]["user_id"], dedicated.body["user_id"]);
+    let r = get(&app, "/v1/stores/cash-flow?prefix=user-1%7C2026-", Some(&u1)).await;
+    assert_eq!(r.body["entries"].as_array().map(Vec::len), Some(1), "{:?}", r.body);
+    // No owner rule: administrators only.
+    for uri in ["/v1/stores/balance-lineage", "/v1/stores/fraud-scores/keys/acc-1-0"] {
+        error(&get(&app, uri, Some(&u1)).await, StatusCode::FORBIDDEN, "forbidden");
+        assert_eq!(get(&app, uri, Some(&admin)).await.status, StatusCode::OK, "admin {uri}");
+    }
+}

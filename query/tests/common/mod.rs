@@ -171,7 +171,7 @@ impl World {
     /// The committed stores, copied into `partitions` local partitions routed like the engine
     /// (every store here is keyed by its routing key or prefixed by it up to `|`).
     pub fn stores(&self, partitions: i32) -> LocalStores {
-        let mut s = LocalStores::new(partitions);
+        let mut s = LocalStores::new(partitions).with_topology(self.d.topology().clone());
         for store in STORES {
             for (k, v) in self.d.store_raw(store) {
                 let routing = routing_key(store, &k);
@@ -188,7 +188,7 @@ impl World {
     /// query routing by each store's sub-topology partitioner from the driver's plan.
     pub fn task_stores(&self) -> LocalStores {
         let partitions = self.d.partition_plan().expect("run first").subtopology(0).unwrap().partitions;
-        let mut s = LocalStores::new(partitions);
+        let mut s = LocalStores::new(partitions).with_topology(self.d.topology().clone());
         let plan = self.d.partition_plan().unwrap();
         for store in STORES {
             let sub = self.d.topology().subtopology_of_store(store).unwrap();
