@@ -147,6 +147,17 @@ fn a_handle_not_connected_or_declared_with_other_types_is_an_error_not_a_panic()
     assert_eq!(out[0].value, "true/true");
 }
 
+/// The topology after every input has run through it: what the query tests read.
+fn ran() -> (Arc<BuiltTopology>, TopologyTestDriver) {
+    let topo = topology();
+    let mut driver = TopologyTestDriver::new(topo.clone(), config()).unwrap();
+    for i in inputs() {
+        driver.append_raw(&i.topic, Some(i.key), i.value, i.ts);
+    }
+    driver.run().unwrap();
+    (topo, driver)
+}
+
 /// The committed bytes of one store, all partitions merged (the driver's inspection).
 fn committed(d: &TopologyTestDriver, store: &str) -> MemoryBackend {
     let b = MemoryBackend::default();
@@ -157,12 +168,7 @@ fn committed(d: &TopologyTestDriver, store: &str) -> MemoryBackend {
 
 #[test]
 fn queryable_stores_answer_lookups_and_scans_under_the_owner_rule() {
-    let topo = topology();
-    let mut driver = TopologyTestDriver::new(topo.clone(), config()).unwrap();
-    for i in inputs() {
-        driver.append_raw(&i.topic, Some(i.key), i.value, i.ts);
-    }
-    driver.run().unwrap();
+    let (topo, driver) = ran();
     let stores = topo.queryable_stores();
     let mut names: Vec<&str> = stores.iter().map(|s| s.name()).collect();
     names.sort();
@@ -244,12 +250,7 @@ fn queryable_stores_answer_lookups_and_scans_under_the_owner_rule() {
 
 #[test]
 fn pages_resume_after_a_stored_key_and_layouts_refuse_what_they_cannot_select() {
-    let topo = topology();
-    let mut driver = TopologyTestDriver::new(topo.clone(), config()).unwrap();
-    for i in inputs() {
-        driver.append_raw(&i.topic, Some(i.key), i.value, i.ts);
-    }
-    driver.run().unwrap();
+    let (topo, driver) = ran();
     let stores = topo.queryable_stores();
     let store = |n: &str| stores.iter().find(|s| s.name() == n).unwrap().clone();
 
